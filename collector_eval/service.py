@@ -1,0 +1,96 @@
+"""The factory: builds every component from one Config and runs them together."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+
+from collector_eval.config import Config
+from collector_eval.evaluators import build_evaluators
+from collector_eval.export.otlp_grpc import OtlpGrpcClient
+from collector_eval.export.results import ConsoleResults, OtlpResults, ResultsExporter
+from collector_eval.forwarder import Forwarder
+from collector_eval.jobs import JobQueue
+from collector_eval.judge import Judge
+from collector_eval.receiver import TraceReceiver, start_grpc_server
+from collector_eval.redis_server import EmbeddedRedis
+from collector_eval.sessions.buffer import SessionBuffer
+from collector_eval.sessions.keys import Keys
+from collector_eval.sessions.router import SessionRouter
+from collector_eval.sessions.scripts import load_scripts
+from collector_eval.sessions.triggers import DuePoller
+from collector_eval.worker import EvaluationWorker
+
+log = logging.getLogger("collector_eval")
+
+FORWARD_SENDERS = 4
+DRAIN_TIMEOUT_S = 10
+
+
+@dataclass
+class Service:
+    cfg: Config
+    results: ResultsExporter | None = None  # tests may inject their own
+    port: int = 0
+    receiver: TraceReceiver | None = None
+    worker: EvaluationWorker | None = None
+    judge: Judge | None = None
+    _embedded: EmbeddedRedis | None = None
+    _redis: aioredis.Redis | None = None
+    _server: object = None
+    _forwarder: Forwarder | None = None
+    _tasks: list[asyncio.Task] = field(default_factory=list)
+
+    async def start(self) -> None:
+        cfg = self.cfg
+        url = cfg.redis.url
+        if not url:
+            self._embedded = EmbeddedRedis(cfg.redis.embedded_binary)
+            url = await asyncio.to_thread(self._embedded.start)
+            log.info("started embedded redis-server at %s", url)
+        self._redis = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=10)
+        await self._redis.ping()
+        await load_scripts(self._redis)
+        keys = Keys(cfg.redis.key_prefix)
+        buffer = SessionBuffer(self._redis, keys, cfg.session)
+
+        client = OtlpGrpcClient(cfg.exporters.otlp) if cfg.exporters.otlp.endpoint else None
+        self._forwarder = Forwarder(client, cfg.exporters.otlp.queue_size, FORWARD_SENDERS)
+        self._forwarder.start()
+        if self.results is None:
+            self.results = OtlpResults(self._forwarder) if client else ConsoleResults()
+
+        self.judge = Judge(cfg.judge)
+        evaluators = build_evaluators(cfg.evaluators)
+        if not self.judge.enabled and any(ev.needs_judge for ev in evaluators):
+            log.warning("judge evaluators are off: %s", self.judge.disabled_reason)
+
+        self.worker = EvaluationWorker(
+            cfg, buffer, JobQueue(self._redis, keys.jobs, cfg.jobs.visibility_timeout_s), evaluators, self.judge, self.results
+        )
+        self._tasks = [
+            asyncio.create_task(DuePoller(self._redis, keys, cfg.jobs).run()),
+            asyncio.create_task(self.worker.run()),
+        ]
+        self.receiver = TraceReceiver(SessionRouter(cfg.session), buffer, self._forwarder)
+        self._server, self.port = await start_grpc_server(cfg.receiver.grpc, [self.receiver.handler()])
+        log.info("receiving OTLP/gRPC on %s", cfg.receiver.grpc.endpoint.rsplit(":", 1)[0] + f":{self.port}")
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.stop(grace=2)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.worker is not None:
+            await self.worker.stop()
+        if self._forwarder is not None:
+            await self._forwarder.stop(DRAIN_TIMEOUT_S)
+        if self.judge is not None:
+            await self.judge.aclose()
+        if self._redis is not None:
+            await self._redis.aclose()
+        if self._embedded is not None:
+            await asyncio.to_thread(self._embedded.stop)

@@ -1,0 +1,87 @@
+"""Shared fixtures: a private redis-server per test session on a free port, a real OTLP/gRPC
+downstream, a real OpenAI-compatible judge server, and the service itself."""
+from __future__ import annotations
+
+import itertools
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from collector_eval.config import config_from_dict  # noqa: E402
+from collector_eval.redis_server import EmbeddedRedis  # noqa: E402
+from judge_server import JudgeServer  # noqa: E402
+from otlp_sink import OtlpSink  # noqa: E402
+from service_thread import ServiceThread  # noqa: E402
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+_prefixes = itertools.count()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    server = EmbeddedRedis(port=free_port())
+    url = server.start()
+    yield url
+    server.stop()
+
+
+@pytest.fixture
+def sink():
+    s = OtlpSink().start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def judge():
+    with JudgeServer() as server:
+        yield server
+
+
+@pytest.fixture
+def make_config(redis_url, sink, judge, monkeypatch):
+    """A config wired to this test's Redis (own key prefix), downstream and judge; overrides merge in."""
+    monkeypatch.setenv("COLLECTOR_EVAL_TEST_KEY", "sk-test-not-a-real-key")
+
+    def make(**overrides):
+        data = {
+            "receiver": {"grpc": {"endpoint": "127.0.0.1:0"}},
+            "redis": {"url": redis_url, "key_prefix": f"t{next(_prefixes)}"},
+            "session": {"settle_delay_s": 0.2},
+            "judge": {"base_url": judge.url, "api_key_env": "COLLECTOR_EVAL_TEST_KEY", "timeout_s": 5},
+            "jobs": {"poll_interval_s": 0.05},
+            "exporters": {"otlp": {"endpoint": sink.endpoint}},
+        }
+        for section, value in overrides.items():
+            if isinstance(value, dict) and isinstance(data.get(section), dict):
+                data[section] = {**data[section], **value}
+            else:
+                data[section] = value
+        return config_from_dict(data)
+
+    return make
+
+
+@pytest.fixture
+def service(make_config):
+    """Start a service with make_config(**overrides); stopped at teardown."""
+    started: list[ServiceThread] = []
+
+    def start(**overrides) -> ServiceThread:
+        st = ServiceThread(make_config(**overrides)).start()
+        started.append(st)
+        return st
+
+    yield start
+    for st in started:
+        st.stop()

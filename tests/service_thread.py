@@ -1,0 +1,36 @@
+"""Runs the real Service on its own event loop in a thread, so a test can drive it with blocking
+clients (the OpenTelemetry SDK, grpc) from the main thread."""
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from collector_eval.config import Config
+from collector_eval.service import Service
+
+
+class ServiceThread:
+    def __init__(self, cfg: Config, **service_kwargs):
+        self.service = Service(cfg, **service_kwargs)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def start(self) -> "ServiceThread":
+        self._thread.start()
+        self.call(self.service.start())
+        return self
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.service.port}"
+
+    def call(self, coro, timeout_s: float = 30):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout_s)
+
+    def stop(self) -> None:
+        try:
+            self.call(self.service.stop())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()
