@@ -93,7 +93,7 @@ class TraceReceiver:
         rejected = routed.rejected
         if rejected.count:
             # Rejected spans are not accepted, so they are not forwarded either.
-            self._forwarder.submit_reserved(_without_rejected(routed).SerializeToString())
+            self._forwarder.submit_reserved(_without_rejected(routed))
         else:
             self._forwarder.submit_reserved(raw)
         accepted = sum(c.span_count for c in routed.chunks.values())
@@ -118,11 +118,9 @@ class TraceReceiver:
         )
 
 
-def _without_rejected(routed) -> ExportTraceServiceRequest:
-    request = ExportTraceServiceRequest()
-    for chunk in routed.chunks.values():
-        request.resource_spans.extend(chunk.data.resource_spans)
-    return request
+def _without_rejected(routed) -> bytes:
+    # TracesData and ExportTraceServiceRequest share their wire layout: chunks concatenate into a request.
+    return b"".join(chunk.payload() for chunk in routed.chunks.values())
 
 
 async def start_grpc_server(cfg: GrpcReceiverConfig, handlers: list[grpc.GenericRpcHandler]) -> tuple[grpc.aio.Server, int]:

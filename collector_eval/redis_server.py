@@ -48,6 +48,10 @@ class EmbeddedRedis:
         self._proc: subprocess.Popen | None = None
 
     @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
     def url(self) -> str:
         if self._port is not None:
             return f"redis://127.0.0.1:{self._port}/0"

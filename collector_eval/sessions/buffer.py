@@ -37,42 +37,37 @@ class SessionBuffer:
     async def store(self, routed: Routed) -> int:
         """Buffer every chunk and schedule ended sessions; returns how many sessions were scheduled."""
         cfg, keys = self._cfg, self._keys
-        session_ttl = int(cfg.ttl_s)
-        orphan_ttl = int(cfg.orphan_trace_ttl_s)
-        due_at = time.time() + cfg.settle_delay_s
+        chunk_keys: list[str] = []
+        chunk_args: list = []
         sessions: dict[SessionKey, list] = {}
-        end_calls = 0
-
-        def build(pipe) -> None:
-            nonlocal end_calls
-            for chunk in routed.chunks.values():
-                payload = chunk.data.SerializeToString()
-                ttl = session_ttl if chunk.session else orphan_ttl
-                scripts.append_trace.queue(
-                    pipe,
-                    [keys.trace_spans(chunk.trace_id), keys.trace_meta(chunk.trace_id)],
-                    [payload, chunk.span_count, len(payload), ttl, cfg.max_spans, cfg.max_bytes],
-                )
-                if chunk.session is not None:
-                    sessions.setdefault(chunk.session, []).append(chunk)
-            for session, chunks in sessions.items():
-                meta = keys.session_meta(session)
-                traces = keys.session_traces(session)
-                pipe.sadd(traces, *[c.trace_id for c in chunks])
-                pipe.hset(meta, mapping={"id_attribute": chunks[0].id_attribute, "last_seen": time.time()})
-                pipe.expire(traces, session_ttl)
-                pipe.expire(meta, session_ttl)
-                for chunk in chunks:
-                    for end in chunk.end_spans:
-                        scripts.end_session.queue(
-                            pipe,
-                            [meta, keys.due],
-                            [end.trace_id.hex() + end.span_id.hex(), due_at, session_member(session)],
-                        )
-                        end_calls += 1
-
-        results = await scripts.execute_with_scripts(self._redis, build)
-        return sum(results[-end_calls:]) if end_calls else 0
+        for chunk in routed.chunks.values():
+            chunk_keys.append(keys.trace(chunk.trace_id))
+            chunk_args += (chunk.payload(), chunk.span_count, 1 if chunk.session else 0)
+            if chunk.session is not None:
+                sessions.setdefault(chunk.session, []).append(chunk)
+        session_keys: list[str] = []
+        session_args: list = []
+        for session, chunks in sessions.items():
+            session_keys += (keys.session_meta(session), keys.session_traces(session))
+            ends = [e.trace_id.hex() + e.span_id.hex() for c in chunks for e in c.end_spans]
+            session_args += (session_member(session), chunks[0].id_attribute, len(chunks))
+            session_args += [c.trace_id for c in chunks]
+            session_args += (len(ends), *ends)
+        header = [
+            len(routed.chunks),
+            len(sessions),
+            time.time() + cfg.settle_delay_s,
+            cfg.max_spans,
+            cfg.max_bytes,
+            int(cfg.ttl_s),
+            int(cfg.orphan_trace_ttl_s),
+            time.time(),
+        ]
+        return int(
+            await scripts.store_request.run(
+                self._redis, [keys.due, *chunk_keys, *session_keys], [*header, *chunk_args, *session_args]
+            )
+        )
 
     async def load(self, session: SessionKey) -> StoredSession | None:
         """Every buffered span of a session, de-duplicated by span id (client retries resend spans)."""
@@ -92,17 +87,14 @@ class SessionBuffer:
             id_attribute=meta.get(b"id_attribute", b"").decode(),
         )
         pipe = self._redis.pipeline(transaction=False)
-        ordered = sorted(trace_ids)
-        for trace_id in ordered:
-            pipe.lrange(keys.trace_spans(trace_id), 0, -1)
-            pipe.hget(keys.trace_meta(trace_id), "truncated")
-        replies = await pipe.execute()
+        for trace_id in sorted(trace_ids):
+            pipe.hgetall(keys.trace(trace_id))
         seen: set[tuple[bytes, bytes]] = set()
         budget_spans, budget_bytes = self._cfg.max_spans, self._cfg.max_bytes
-        for i in range(0, len(replies), 2):
-            payloads, truncated = replies[i], replies[i + 1]
-            stored.truncated = stored.truncated or truncated is not None
-            for payload in payloads:
+        for trace in await pipe.execute():
+            stored.truncated = stored.truncated or b"truncated" in trace
+            for n in range(1, int(trace.get(b"chunks", 0)) + 1):
+                payload = trace[b"c%d" % n]
                 if stored.span_count >= budget_spans or budget_bytes < len(payload):
                     stored.truncated = True
                     break

@@ -1,5 +1,4 @@
-"""Redis key names. Every key carries a Redis Cluster hash tag: one trace's keys share a slot, and so
-do one session's, so each script touches keys of a single slot only."""
+"""Redis key names. Every key carries a Redis Cluster hash tag, so one session's keys share a slot."""
 from __future__ import annotations
 
 import json
@@ -13,11 +12,8 @@ class Keys:
         self.due = f"{prefix}:{{due}}:sessions"
         self.jobs = f"{prefix}:{{jobs}}:stream"
 
-    def trace_spans(self, trace_id: bytes) -> str:
-        return f"{self.prefix}:{{t:{trace_id.hex()}}}:spans"
-
-    def trace_meta(self, trace_id: bytes) -> str:
-        return f"{self.prefix}:{{t:{trace_id.hex()}}}:meta"
+    def trace(self, trace_id: bytes) -> str:
+        return f"{self.prefix}:{{t:{trace_id.hex()}}}"
 
     def _session_tag(self, session: SessionKey) -> str:
         # Length-prefixing the tenant keeps ("a:b", "c") and ("a", "b:c") apart.

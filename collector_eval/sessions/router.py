@@ -11,6 +11,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, TracesData
 
+from collector_eval import otlp_wire as wire
 from collector_eval.config import SessionConfig
 
 UNKNOWN_TENANT = "unknown_service"
@@ -30,14 +31,33 @@ class EndSpan:
 
 @dataclass
 class TraceChunk:
-    """The spans of one trace from one request, kept with their resource and scope."""
+    """The spans of one trace from one request, as the request's own encoded bytes."""
 
     trace_id: bytes
-    data: TracesData = field(default_factory=TracesData)
+    # (resource fields, scope fields, encoded span fields): one group per ScopeSpans the trace appears in.
+    groups: list[tuple[bytes, bytes, list[bytes]]] = field(default_factory=list)
     span_count: int = 0
     session: SessionKey | None = None
     id_attribute: str = ""
     end_spans: list[EndSpan] = field(default_factory=list)
+
+    def payload(self) -> bytes:
+        """The chunk as an encoded TracesData (wire-identical to an ExportTraceServiceRequest)."""
+        out: list[bytes] = []
+        resource: bytes | None = None
+        scopes: list[bytes] = []
+        for res, scope, spans in self.groups:
+            if res is not resource:
+                if resource is not None:
+                    out.append(wire.length_delimited(1, [resource, *scopes]))
+                resource, scopes = res, []
+            scopes.append(wire.length_delimited(2, [scope, *spans]))
+        if resource is not None:
+            out.append(wire.length_delimited(1, [resource, *scopes]))
+        return b"".join(out)
+
+    def resource_spans(self) -> list[ResourceSpans]:
+        return list(TracesData.FromString(self.payload()).resource_spans)
 
 
 @dataclass
@@ -65,53 +85,91 @@ class SessionRouter:
         self._end_value = cfg.end.value
         self._end_tag = f"{cfg.end.attribute}:{cfg.end.value}"
         self._tag_attrs = frozenset(cfg.end.tag_attributes)
-        # Any of these bytes in a request means some attribute must be read; most requests of an
-        # untagged app contain none, and then no span needs an attribute scan at all.
-        self._markers = [k.encode() for k in (*cfg.id_attributes, cfg.end.attribute, *cfg.end.tag_attributes)]
+        # Only a span whose bytes contain one of these keys needs its attributes read: a substring
+        # search costs far less than walking every span's attributes.
+        self._id_markers = [k.encode() for k in cfg.id_attributes]
+        self._end_markers = [k.encode() for k in (cfg.end.attribute, *cfg.end.tag_attributes)]
 
-    def route(self, request: ExportTraceServiceRequest, raw: bytes | None = None) -> Routed:
+    def route(self, request: ExportTraceServiceRequest, raw: bytes) -> Routed:
+        """Split a decoded request (raw: its bytes) into per-trace chunks with their sessions."""
         chunks: dict[bytes, TraceChunk] = {}
         rejected = Rejected()
-        scan = raw is None or any(m in raw for m in self._markers)
-        for rs in request.resource_spans:
+        id_markers = [m for m in self._id_markers if m in raw]
+        end_markers = [m for m in self._end_markers if m in raw]
+        resource_index = -1
+        for field_no, _, rs_start, rs_end in wire.fields(raw, 0, len(raw)):
+            if field_no != 1:
+                continue
+            resource_index += 1
+            rs = request.resource_spans[resource_index]
             tenant = _string_attr(rs.resource.attributes, self._cfg.tenant_attribute) or UNKNOWN_TENANT
-            res_id = self._session_id(rs.resource.attributes) if scan else None
-            for ss in rs.scope_spans:
-                # Each trace's spans of this scope go to one ScopeSpans of that trace's chunk.
-                targets: dict[bytes, object] = {}
-                for span in ss.spans:
-                    trace_id = span.trace_id
-                    found = self._inspect(span.attributes) if scan else None
-                    sid, id_attr, is_end = found if found else (None, "", False)
+            res_id = self._session_id(rs.resource.attributes) if id_markers else None
+            res_parts: list[bytes] = []
+            scope_ranges: list[tuple[int, int]] = []
+            for f, start, value, end in wire.fields(raw, rs_start, rs_end):
+                if f == 2:
+                    scope_ranges.append((value, end))
+                else:
+                    res_parts.append(raw[start:end])
+            res_fields = b"".join(res_parts)
+            for scope_index, (ss_start, ss_end) in enumerate(scope_ranges):
+                pb_spans = rs.scope_spans[scope_index].spans
+                scope_parts: list[bytes] = []
+                span_ranges: list[tuple[int, int, int]] = []
+                for f, start, value, end in wire.fields(raw, ss_start, ss_end):
+                    if f == 2:
+                        span_ranges.append((start, value, end))
+                    else:
+                        scope_parts.append(raw[start:end])
+                scope_fields = b"".join(scope_parts)
+                # This scope's spans of each trace, in the group appended to that trace's chunk.
+                targets: dict[bytes, list[bytes]] = {}
+                for span_index, (start, value, end) in enumerate(span_ranges):
+                    if raw[value] == 0x0A and raw[value + 1] == 16:  # trace_id, encoded first by every SDK
+                        trace_id = raw[value + 2 : value + 18]
+                    else:
+                        trace_id = pb_spans[span_index].trace_id
+                    chunk = chunks.get(trace_id)
+                    sid, id_attr, is_end = None, "", False
+                    # Once a trace has its session, only an end marker makes a span worth reading.
+                    wants_id = chunk is None or chunk.session is None
+                    if (wants_id and any(raw.find(m, value, end) >= 0 for m in id_markers)) or any(
+                        raw.find(m, value, end) >= 0 for m in end_markers
+                    ):
+                        found = self._inspect(pb_spans[span_index].attributes)
+                        if found:
+                            sid, id_attr, is_end = found
                     if sid is None and res_id is not None:
                         sid, id_attr = res_id
-                    if sid is not None and len(sid) > self._cfg.max_id_length:
-                        rejected.add(
-                            f"session id in {id_attr!r} is {len(sid)} characters, over the limit of "
-                            f"{self._cfg.max_id_length} (span {span.span_id.hex()})"
-                        )
+                    problem = self._problem(sid, id_attr, trace_id)
+                    if problem:
+                        rejected.add(f"{problem} (span {pb_spans[span_index].span_id.hex()})")
                         continue
-                    if len(trace_id) != 16:
-                        rejected.add(f"span {span.span_id.hex()} has a trace id of {len(trace_id)} bytes, not 16")
-                        continue
-                    chunk = chunks.get(trace_id)
                     if chunk is None:
                         chunk = chunks[trace_id] = TraceChunk(trace_id)
-                    target = targets.get(trace_id)
-                    if target is None:
-                        target = targets[trace_id] = _scope_target(chunk, rs, ss)
-                    target.spans.append(span)
+                    spans = targets.get(trace_id)
+                    if spans is None:
+                        spans = targets[trace_id] = []
+                        chunk.groups.append((res_fields, scope_fields, spans))
+                    spans.append(raw[start:end])
                     chunk.span_count += 1
                     if sid is not None and chunk.session is None:
                         chunk.session = SessionKey(tenant, sid)
                         chunk.id_attribute = id_attr
                     if is_end:
-                        chunk.end_spans.append(EndSpan(trace_id, span.span_id))
+                        chunk.end_spans.append(EndSpan(trace_id, pb_spans[span_index].span_id))
         # An end span without a session id cannot end anything: it stays a plain span.
         for chunk in chunks.values():
             if chunk.session is None:
                 chunk.end_spans.clear()
         return Routed(chunks, rejected)
+
+    def _problem(self, sid: str | None, id_attr: str, trace_id: bytes) -> str:
+        if len(trace_id) != 16:
+            return f"trace id of {len(trace_id)} bytes, not 16"
+        if sid is not None and len(sid) > self._cfg.max_id_length:
+            return f"session id in {id_attr!r} is {len(sid)} characters, over the limit of {self._cfg.max_id_length}"
+        return ""
 
     def _inspect(self, attributes) -> tuple[str | None, str, bool] | None:
         best_rank = len(self._id_rank)
@@ -138,21 +196,6 @@ class SessionRouter:
         if found is None or found[0] is None:
             return None
         return found[0], found[1]
-
-
-def _scope_target(chunk: TraceChunk, rs: ResourceSpans, ss):
-    # Consecutive scopes of the same resource share one ResourceSpans in the chunk.
-    data = chunk.data
-    if data.resource_spans and data.resource_spans[-1].resource == rs.resource:
-        out_rs = data.resource_spans[-1]
-    else:
-        out_rs = data.resource_spans.add()
-        out_rs.resource.CopyFrom(rs.resource)
-        out_rs.schema_url = rs.schema_url
-    out_ss = out_rs.scope_spans.add()
-    out_ss.scope.CopyFrom(ss.scope)
-    out_ss.schema_url = ss.schema_url
-    return out_ss
 
 
 def _string_attr(attributes, key: str) -> str | None:
@@ -183,10 +226,10 @@ def _as_strings(value: AnyValue) -> list[str]:
 
 def group_sessions(request: ExportTraceServiceRequest, router: SessionRouter) -> dict[SessionKey, list[ResourceSpans]]:
     """All spans of a request grouped per session (offline use: the `transcript` command)."""
-    routed = router.route(request)
+    routed = router.route(request, request.SerializeToString())
     sessions: dict[SessionKey, list[ResourceSpans]] = {}
     for chunk in routed.chunks.values():
         if chunk.session is not None:
-            sessions.setdefault(chunk.session, []).extend(chunk.data.resource_spans)
+            sessions.setdefault(chunk.session, []).extend(chunk.resource_spans())
     return sessions
 

@@ -1,6 +1,5 @@
 """Lua scripts run inside Redis, so read-modify-write steps (caps, TTL extension, idempotent
-triggers) are atomic across replicas. Each script touches the keys of one hash slot only, except the
-due-set poller, whose keys are both fixed."""
+triggers) are atomic across replicas. Every key a script touches is passed in KEYS."""
 from __future__ import annotations
 
 import hashlib
@@ -8,37 +7,67 @@ import hashlib
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
-# KEYS: trace spans list, trace meta hash. ARGV: chunk, span count, byte count, ttl, max spans, max bytes.
-# Stores the chunk unless the trace would pass a cap (then flags it truncated); never shortens a TTL, so
-# a trace that joined a session keeps the session's TTL when more of its spans arrive without the id.
-APPEND_TRACE = """
-local n = tonumber(redis.call('HGET', KEYS[2], 'spans') or '0')
-local b = tonumber(redis.call('HGET', KEYS[2], 'bytes') or '0')
-local stored = 1
-if n + tonumber(ARGV[2]) > tonumber(ARGV[5]) or b + tonumber(ARGV[3]) > tonumber(ARGV[6]) then
-  redis.call('HSET', KEYS[2], 'truncated', '1')
-  stored = 0
-else
-  redis.call('RPUSH', KEYS[1], ARGV[1])
-  redis.call('HINCRBY', KEYS[2], 'spans', ARGV[2])
-  redis.call('HINCRBY', KEYS[2], 'bytes', ARGV[3])
-end
-local ttl = tonumber(ARGV[4])
-for _, k in ipairs(KEYS) do
-  if redis.call('TTL', k) < ttl then redis.call('EXPIRE', k, ttl) end
-end
-return stored
-"""
-
-# KEYS: session meta hash, due set. ARGV: end span id, due time, session member.
-# A new end span raises the revision and (re)schedules the session; the same end span again (a client
+# One call stores a whole Export request, so a request costs one round trip and is buffered all or
+# nothing. KEYS: due set, then per chunk its trace hash, then per session (meta hash, traces set).
+# ARGV: chunk count, session count, due time, max spans, max bytes, session ttl, orphan ttl, now;
+# per chunk: payload, span count, joined (1 when the chunk's trace is in a session); per session:
+# due-set member, id attribute, trace count, trace ids..., end count, end span ids...
+#
+# A trace is one hash: counters (spans, bytes, chunks, truncated) and its chunks as fields c1, c2, ...
+# A chunk is stored unless its trace would pass a cap (then the trace is flagged truncated). TTLs are
+# only ever extended, so a trace that joined a session keeps the session's TTL when more of its spans
+# arrive without the id; a TTL still within 10% of its target is left alone, which saves most EXPIREs.
+# A new end span raises the session's revision and (re)schedules it; the same end span again (a client
 # retry, a second replica) changes nothing.
-END_SESSION = """
-if redis.call('HGET', KEYS[1], 'end_span') == ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'end_span', ARGV[1])
-redis.call('HINCRBY', KEYS[1], 'revision', 1)
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
-return 1
+STORE_REQUEST = """
+local nchunks, nsessions = tonumber(ARGV[1]), tonumber(ARGV[2])
+local due_at, max_spans, max_bytes = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local session_ttl, orphan_ttl, now = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
+local function extend(key, ttl)
+  if redis.call('TTL', key) < ttl * 0.9 then redis.call('EXPIRE', key, ttl) end
+end
+local a = 9
+for c = 1, nchunks do
+  local key = KEYS[c + 1]
+  local payload, count = ARGV[a], tonumber(ARGV[a + 1])
+  local ttl = orphan_ttl
+  if ARGV[a + 2] == '1' then ttl = session_ttl end
+  a = a + 3
+  local m = redis.call('HMGET', key, 'spans', 'bytes', 'chunks')
+  local n, b, k = tonumber(m[1] or '0'), tonumber(m[2] or '0'), tonumber(m[3] or '0')
+  if n + count > max_spans or b + #payload > max_bytes then
+    redis.call('HSET', key, 'truncated', '1')
+  else
+    redis.call('HSET', key, 'spans', n + count, 'bytes', b + #payload, 'chunks', k + 1, 'c' .. (k + 1), payload)
+  end
+  extend(key, ttl)
+end
+local k = nchunks + 2
+local scheduled = 0
+for s = 1, nsessions do
+  local meta_key, traces_key = KEYS[k], KEYS[k + 1]
+  k = k + 2
+  local member, id_attribute, ntraces = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
+  a = a + 3
+  redis.call('SADD', traces_key, unpack(ARGV, a, a + ntraces - 1))
+  a = a + ntraces
+  redis.call('HSET', meta_key, 'id_attribute', id_attribute, 'last_seen', now)
+  local nends = tonumber(ARGV[a])
+  a = a + 1
+  for e = 1, nends do
+    local end_span = ARGV[a]
+    a = a + 1
+    if redis.call('HGET', meta_key, 'end_span') ~= end_span then
+      redis.call('HSET', meta_key, 'end_span', end_span)
+      redis.call('HINCRBY', meta_key, 'revision', 1)
+      redis.call('ZADD', KEYS[1], due_at, member)
+      scheduled = scheduled + 1
+    end
+  end
+  extend(traces_key, session_ttl)
+  extend(meta_key, session_ttl)
+end
+return scheduled
 """
 
 # KEYS: due set, job stream. ARGV: now, batch size, stream max length.
@@ -59,9 +88,6 @@ class Script:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
-    def queue(self, pipe, keys: list[str], args: list) -> None:
-        pipe.evalsha(self.sha, len(keys), *keys, *args)
-
     async def run(self, client: aioredis.Redis, keys: list[str], args: list):
         try:
             return await client.evalsha(self.sha, len(keys), *keys, *args)
@@ -69,28 +95,10 @@ class Script:
             return await client.eval(self.source, len(keys), *keys, *args)
 
 
-SCRIPTS = [Script(s) for s in (APPEND_TRACE, END_SESSION, DISPATCH_DUE)]
-append_trace, end_session, dispatch_due = SCRIPTS
+SCRIPTS = [Script(s) for s in (STORE_REQUEST, DISPATCH_DUE)]
+store_request, dispatch_due = SCRIPTS
 
 
 async def load_scripts(client: aioredis.Redis) -> None:
     for script in SCRIPTS:
         await client.script_load(script.source)
-
-
-async def execute_with_scripts(client: aioredis.Redis, build) -> list:
-    """Run a pipeline built by build(pipe); if Redis lost its script cache (a restart), load the
-    scripts and run it once more. A script that met NOSCRIPT did not run, and the plain commands
-    queued beside scripts are idempotent (SADD, HSET, EXPIRE), so the second run doubles nothing."""
-    for attempt in (0, 1):
-        pipe = client.pipeline(transaction=False)
-        build(pipe)
-        results = await pipe.execute(raise_on_error=False)
-        if attempt == 0 and any(isinstance(r, NoScriptError) for r in results):
-            await load_scripts(client)
-            continue
-        for r in results:
-            if isinstance(r, Exception):
-                raise r
-        return results
-    raise AssertionError("unreachable")

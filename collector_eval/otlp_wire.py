@@ -1,0 +1,69 @@
+"""Just enough of the protobuf wire format to split an ExportTraceServiceRequest into its spans as byte
+slices, and to put slices back together as TracesData, without decoding or re-encoding a span.
+
+Routing every span through full protobuf objects (copying each span into a per-trace message) cost
+more than everything else in the ingest path; slicing the request's own bytes costs almost nothing,
+and the chunks stored in Redis hold the spans exactly as the client encoded them. Callers must have
+checked the request decodes (ExportTraceServiceRequest.FromString) before walking it.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+LEN = 2
+
+
+def read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+    byte = buf[pos]
+    if byte < 0x80:
+        return byte, pos + 1
+    result = byte & 0x7F
+    shift = 7
+    pos += 1
+    while True:
+        byte = buf[pos]
+        result |= (byte & 0x7F) << shift
+        pos += 1
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+
+
+def encode_varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def fields(buf: bytes, pos: int, end: int) -> Iterator[tuple[int, int, int, int]]:
+    """(field number, start of the field's tag, start of its value, end) for each field; values of
+    length-delimited fields span [value start, end)."""
+    while pos < end:
+        start = pos
+        key, pos = read_varint(buf, pos)
+        wire_type = key & 7
+        if wire_type == LEN:
+            length, pos = read_varint(buf, pos)
+            value = pos
+            pos += length
+        elif wire_type == 0:
+            value = pos
+            _, pos = read_varint(buf, pos)
+        elif wire_type == 1:
+            value = pos
+            pos += 8
+        elif wire_type == 5:
+            value = pos
+            pos += 4
+        else:
+            raise ValueError(f"unsupported wire type {wire_type}")
+        yield key >> 3, start, value, pos
+
+
+def length_delimited(field_number: int, parts: list[bytes]) -> bytes:
+    """Encode a length-delimited field whose value is the concatenation of parts."""
+    body = b"".join(parts)
+    return encode_varint(field_number << 3 | LEN) + encode_varint(len(body)) + body
