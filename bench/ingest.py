@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from collector_eval.redis_server import EmbeddedRedis  # noqa: E402
 METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 SPANS_PER_BATCH = 512
 SESSIONS = 100
+CONNECTIONS = 4
 
 
 def free_port() -> int:
@@ -80,12 +82,19 @@ def make_batches(count: int) -> list[bytes]:
 
 
 async def drop_server(port: int, parse: bool) -> None:
-    """A downstream that answers at once; with parse=True it decodes each request first."""
+    """A downstream that answers at once; with parse=True it decodes each request first. Prints how
+    many requests it took when terminated."""
+    received = 0
 
     async def export(raw: bytes, context) -> ExportTraceServiceResponse:
+        nonlocal received
         if parse:
             ExportTraceServiceRequest.FromString(raw)
+        received += 1
         return ExportTraceServiceResponse()
+
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
 
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 << 20)])
     server.add_generic_rpc_handlers(
@@ -98,24 +107,39 @@ async def drop_server(port: int, parse: bool) -> None:
     )
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
-    await server.wait_for_termination()
+    await stop.wait()
+    print(received, flush=True)
 
 
 async def load(endpoint: str, batches: list[bytes], seconds: float, concurrency: int) -> dict:
-    channel = grpc.aio.insecure_channel(endpoint, options=[("grpc.max_send_message_length", 64 << 20)])
-    export = channel.unary_unary(METHOD, request_serializer=None, response_deserializer=ExportTraceServiceResponse.FromString)
-    await channel.channel_ready()
+    # Several connections, as several clients would open: a server sharing its port across processes
+    # balances connections, not requests. grpc.use_local_subchannel_pool keeps them apart.
+    channels = [
+        grpc.aio.insecure_channel(
+            endpoint, options=[("grpc.max_send_message_length", 64 << 20), ("grpc.use_local_subchannel_pool", 1)]
+        )
+        for _ in range(CONNECTIONS)
+    ]
+    exports = [
+        ch.unary_unary(METHOD, request_serializer=None, response_deserializer=ExportTraceServiceResponse.FromString)
+        for ch in channels
+    ]
+    for ch in channels:
+        await ch.channel_ready()
     sent = 0
+    acked_requests = 0
     refused = 0
     deadline = time.monotonic() + seconds
 
     async def worker(offset: int) -> None:
-        nonlocal sent, refused
+        nonlocal sent, refused, acked_requests
+        export = exports[offset % CONNECTIONS]
         i = offset
         while time.monotonic() < deadline:
             try:
                 await export(batches[i % len(batches)], timeout=30)
                 sent += SPANS_PER_BATCH
+                acked_requests += 1
             except grpc.aio.AioRpcError:
                 refused += 1
                 await asyncio.sleep(0.05)
@@ -124,8 +148,9 @@ async def load(endpoint: str, batches: list[bytes], seconds: float, concurrency:
     start = time.monotonic()
     await asyncio.gather(*(worker(k) for k in range(concurrency)))
     elapsed = time.monotonic() - start
-    await channel.close()
-    return {"spans_per_s": round(sent / elapsed), "refused_requests": refused}
+    for ch in channels:
+        await ch.close()
+    return {"spans": sent, "requests": acked_requests, "elapsed": elapsed, "refused_requests": refused}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -161,7 +186,9 @@ def main() -> None:
         redis_url = redis.start()
         sink_port, parse_port, service_port = free_port(), free_port(), free_port()
         for role, port in (("sink", sink_port), ("parse-sink", parse_port)):
-            procs.append(subprocess.Popen([sys.executable, __file__, "--role", role, "--port", str(port)]))
+            procs.append(
+                subprocess.Popen([sys.executable, __file__, "--role", role, "--port", str(port)], stdout=subprocess.PIPE, text=True)
+            )
         config = Path(tempfile.mkdtemp()) / "bench.yaml"
         config.write_text(
             json.dumps(
@@ -183,31 +210,50 @@ def main() -> None:
 
         baseline = asyncio.run(load(f"127.0.0.1:{parse_port}", batches, args.seconds, args.concurrency))
         redis_pid = redis.pid
-        cpu_before = cpu_seconds(service.pid), cpu_seconds(redis_pid)
+        sink = procs[0]
+        pids = (service.pid, redis_pid, sink.pid)
+        cpu_before = [cpu_seconds(p) for p in pids]
         t0 = time.monotonic()
         through = asyncio.run(load(f"127.0.0.1:{service_port}", batches, args.seconds, args.concurrency))
+        # The service acknowledges before it forwards: the run ends when everything acknowledged has
+        # reached the sink, which a graceful stop waits for.
+        cpu_mid = [cpu_seconds(p) for p in pids]
+        service.send_signal(signal.SIGTERM)
+        service.wait(120)
         wall = time.monotonic() - t0
-        cpu_after = cpu_seconds(service.pid), cpu_seconds(redis_pid)
+        cpu_after = cpu_mid[:2] + [cpu_seconds(sink.pid)]
+        sink.send_signal(signal.SIGTERM)
+        forwarded = int(sink.communicate(timeout=30)[0].strip() or 0)
+        service_rate = through["spans"] / wall
+        base_rate = baseline["spans"] / baseline["elapsed"]
         figures = {
             "bench": "ingest",
             "spans_per_batch": SPANS_PER_BATCH,
             "sessions": SESSIONS,
             "seconds": args.seconds,
             "concurrency": args.concurrency,
-            "service_spans_per_s": through["spans_per_s"],
-            "parse_and_drop_spans_per_s": baseline["spans_per_s"],
-            "ratio": round(through["spans_per_s"] / baseline["spans_per_s"], 3),
+            "service_spans_per_s": round(service_rate),
+            "parse_and_drop_spans_per_s": round(base_rate),
+            "ratio": round(service_rate / base_rate, 3),
+            "acknowledged_requests": through["requests"],
+            "forwarded_requests": forwarded,
+            "drain_s": round(wall - through["elapsed"], 2),
             "service_refused_requests": through["refused_requests"],
-            "service_cpu_cores": round((cpu_after[0] - cpu_before[0]) / wall, 2),
-            "redis_cpu_cores": round((cpu_after[1] - cpu_before[1]) / wall, 2),
+            "service_cpu_cores": round((cpu_mid[0] - cpu_before[0]) / through["elapsed"], 2),
+            "redis_cpu_cores": round((cpu_mid[1] - cpu_before[1]) / through["elapsed"], 2),
+            "sink_cpu_cores": round((cpu_after[2] - cpu_before[2]) / wall, 2),
             "batch_bytes": len(batches[0]),
         }
         print(json.dumps(figures))
     finally:
         for proc in procs:
-            proc.terminate()
+            if proc.poll() is None:
+                proc.terminate()
         for proc in procs:
-            proc.wait(10)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         redis.stop()
 
 

@@ -129,7 +129,9 @@ class OtlpExporterConfig:
     timeout_s: float = 10
     compression: str = "none"  # none | gzip
     # Export requests held in memory waiting for the downstream; when full, receivers answer UNAVAILABLE.
-    queue_size: int = 1024
+    queue_size: int = 256
+    # Exports in flight to the downstream at once.
+    num_consumers: int = 16
     # Retry a failed export with exponential backoff for at most this long before dropping (and counting) it.
     max_elapsed_s: float = 300
 
@@ -140,6 +142,7 @@ class OtlpExporterConfig:
             raise ConfigError(f"{path}.compression: {self.compression!r} is not one of none, gzip")
         _check_positive(self.timeout_s, f"{path}.timeout_s")
         _check_positive(self.queue_size, f"{path}.queue_size")
+        _check_positive(self.num_consumers, f"{path}.num_consumers")
         _check_positive(self.max_elapsed_s, f"{path}.max_elapsed_s")
 
 

@@ -14,7 +14,7 @@ log = logging.getLogger("collector_eval.forwarder")
 
 
 class Forwarder:
-    def __init__(self, client: OtlpGrpcClient | None, capacity: int, senders: int = 4):
+    def __init__(self, client: OtlpGrpcClient | None, capacity: int, senders: int):
         self._client = client
         self._capacity = capacity
         self._senders = senders

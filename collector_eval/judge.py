@@ -169,7 +169,7 @@ class Judge:
                     )
                     # At temperature 0 the same prompt tends to give the same answer: say what was wrong.
                     correction = [
-                        {"role": "assistant", "content": (content or "")[:2000]},
+                        {"role": "assistant", "content": (content or "(no answer)")[:2000]},
                         {
                             "role": "user",
                             "content": f"That answer was not usable ({exc}). Reply with only the JSON object, matching the schema.",
@@ -185,9 +185,9 @@ class Judge:
             attempt += 1
             if attempt >= attempts:
                 raise error
-            if error.error_type != "judge_unparseable":
-                await asyncio.sleep(self._backoff(attempt, retry_after))
             logger.debug("judge attempt %d/%d failed (%s), retrying", attempt, attempts, error.error_type)
+            if error.error_type != "judge_unparseable":  # the server is fine, only the answer was not
+                await asyncio.sleep(self._backoff(attempt, retry_after))
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:

@@ -25,7 +25,6 @@ from collector_eval.worker import EvaluationWorker
 
 log = logging.getLogger("collector_eval")
 
-FORWARD_SENDERS = 4
 DRAIN_TIMEOUT_S = 10
 
 
@@ -57,7 +56,7 @@ class Service:
         buffer = SessionBuffer(self._redis, keys, cfg.session)
 
         client = OtlpGrpcClient(cfg.exporters.otlp) if cfg.exporters.otlp.endpoint else None
-        self._forwarder = Forwarder(client, cfg.exporters.otlp.queue_size, FORWARD_SENDERS)
+        self._forwarder = Forwarder(client, cfg.exporters.otlp.queue_size, cfg.exporters.otlp.num_consumers)
         self._forwarder.start()
         if self.results is None:
             self.results = OtlpResults(self._forwarder) if client else ConsoleResults()

@@ -37,37 +37,26 @@ class SessionBuffer:
     async def store(self, routed: Routed) -> int:
         """Buffer every chunk and schedule ended sessions; returns how many sessions were scheduled."""
         cfg, keys = self._cfg, self._keys
-        chunk_keys: list[str] = []
-        chunk_args: list = []
+        key_list = [keys.due]
+        blob = [_u32(len(routed.chunks))]
         sessions: dict[SessionKey, list] = {}
         for chunk in routed.chunks.values():
-            chunk_keys.append(keys.trace(chunk.trace_id))
-            chunk_args += (chunk.payload(), chunk.span_count, 1 if chunk.session else 0)
+            key_list.append(keys.trace(chunk.trace_id))
+            payload = chunk.payload()
+            blob += (_u32(len(payload)), payload, _u32(chunk.span_count), _u32(1 if chunk.session else 0))
             if chunk.session is not None:
                 sessions.setdefault(chunk.session, []).append(chunk)
-        session_keys: list[str] = []
-        session_args: list = []
+        blob.append(_u32(len(sessions)))
         for session, chunks in sessions.items():
-            session_keys += (keys.session_meta(session), keys.session_traces(session))
-            ends = [e.trace_id.hex() + e.span_id.hex() for c in chunks for e in c.end_spans]
-            session_args += (session_member(session), chunks[0].id_attribute, len(chunks))
-            session_args += [c.trace_id for c in chunks]
-            session_args += (len(ends), *ends)
-        header = [
-            len(routed.chunks),
-            len(sessions),
-            time.time() + cfg.settle_delay_s,
-            cfg.max_spans,
-            cfg.max_bytes,
-            int(cfg.ttl_s),
-            int(cfg.orphan_trace_ttl_s),
-            time.time(),
-        ]
-        return int(
-            await scripts.store_request.run(
-                self._redis, [keys.due, *chunk_keys, *session_keys], [*header, *chunk_args, *session_args]
-            )
-        )
+            key_list += (keys.session_meta(session), keys.session_traces(session))
+            blob += (_string(session_member(session)), _string(chunks[0].id_attribute), _u32(len(chunks)))
+            blob += [_u32(16) + c.trace_id for c in chunks]
+            ends = [e.trace_id + e.span_id for c in chunks for e in c.end_spans]
+            blob.append(_u32(len(ends)))
+            blob += [_u32(len(e)) + e for e in ends]
+        now = time.time()
+        args = [now + cfg.settle_delay_s, cfg.max_spans, cfg.max_bytes, int(cfg.ttl_s), int(cfg.orphan_trace_ttl_s), now]
+        return int(await scripts.store_request.run(self._redis, key_list, [*args, b"".join(blob)]))
 
     async def load(self, session: SessionKey) -> StoredSession | None:
         """Every buffered span of a session, de-duplicated by span id (client retries resend spans)."""
@@ -78,7 +67,7 @@ class SessionBuffer:
         meta, trace_ids = await pipe.execute()
         if not meta or b"end_span" not in meta:
             return None
-        end = bytes.fromhex(meta[b"end_span"].decode())
+        end = meta[b"end_span"]  # trace id (16 bytes) + span id (8)
         stored = StoredSession(
             key=session,
             revision=int(meta.get(b"revision", b"0")),
@@ -111,6 +100,15 @@ class SessionBuffer:
 
     async def result_exists(self, session: SessionKey, revision: int) -> bool:
         return bool(await self._redis.exists(self._keys.session_result(session, revision)))
+
+
+def _u32(n: int) -> bytes:
+    return n.to_bytes(4, "big")
+
+
+def _string(text: str) -> bytes:
+    data = text.encode()
+    return _u32(len(data)) + data
 
 
 def _dedupe_into(data: TracesData, seen: set, out: list[ResourceSpans]) -> int:

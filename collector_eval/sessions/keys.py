@@ -1,8 +1,6 @@
 """Redis key names. Every key carries a Redis Cluster hash tag, so one session's keys share a slot."""
 from __future__ import annotations
 
-import json
-
 from collector_eval.sessions.router import SessionKey
 
 
@@ -16,8 +14,7 @@ class Keys:
         return f"{self.prefix}:{{t:{trace_id.hex()}}}"
 
     def _session_tag(self, session: SessionKey) -> str:
-        # Length-prefixing the tenant keeps ("a:b", "c") and ("a", "b:c") apart.
-        return f"{self.prefix}:{{s:{len(session.tenant)}:{session.tenant}:{session.session_id}}}"
+        return f"{self.prefix}:{{s:{session_member(session)}}}"
 
     def session_meta(self, session: SessionKey) -> str:
         return self._session_tag(session) + ":meta"
@@ -30,10 +27,12 @@ class Keys:
 
 
 def session_member(session: SessionKey) -> str:
-    """How a session is named inside the due set and job messages."""
-    return json.dumps([session.tenant, session.session_id], ensure_ascii=False)
+    """How a session is named inside the due set and job messages: "<tenant length>:<tenant>:<id>"."""
+    return f"{len(session.tenant)}:{session.tenant}:{session.session_id}"
 
 
 def parse_session_member(member: bytes | str) -> SessionKey:
-    tenant, session_id = json.loads(member)
-    return SessionKey(tenant, session_id)
+    text = member.decode() if isinstance(member, bytes) else member
+    length, _, rest = text.partition(":")
+    n = int(length)
+    return SessionKey(rest[:n], rest[n + 1 :])
