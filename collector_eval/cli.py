@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run the service (OTLP/gRPC in, spans and verdicts out)")
     serve.add_argument("--config", metavar="FILE", help="YAML config file; every key is optional (default: built-in defaults)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    # Set by the first process for the others it starts when `processes` > 1.
+    serve.add_argument("--redis-url", help=argparse.SUPPRESS)
 
     check = sub.add_parser("check-config", help="validate a config file and print the effective config")
     check.add_argument("file", metavar="FILE")
@@ -38,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":
-            return _serve(args.config, args.log_level)
+            return _serve(args.config, args.log_level, args.redis_url)
         if args.command == "check-config":
             return _check_config(args.file)
         return _transcript(args.file, args.config)
@@ -81,13 +83,21 @@ def _transcript(path: str, config_path: str | None) -> int:
     return 0
 
 
-def _serve(config_path: str | None, log_level: str) -> int:
+def _serve(config_path: str | None, log_level: str, redis_url: str | None) -> int:
+    import subprocess
+
+    from redis.exceptions import RedisError
+
+    from collector_eval.redis_server import EmbeddedRedis, RedisServerError
     from collector_eval.service import Service
 
     cfg = load_config(config_path)
     logging.basicConfig(
         level=log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    log = logging.getLogger("collector_eval")
+    embedded: EmbeddedRedis | None = None
+    others: list[subprocess.Popen] = []
 
     async def run() -> None:
         service = Service(cfg)
@@ -95,18 +105,40 @@ def _serve(config_path: str | None, log_level: str) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await service.start()
+        try:
+            await service.start()
+        except BaseException:
+            # A failed start (port taken, Redis unreachable) must not leave an embedded redis-server behind.
+            await service.stop()
+            raise
         try:
             await stop.wait()
         finally:
-            logging.getLogger("collector_eval").info("shutting down")
+            log.info("shutting down")
             await service.stop()
 
     try:
+        if redis_url:
+            cfg.redis.url = redis_url
+        elif cfg.processes > 1:
+            if not cfg.redis.url:
+                # One embedded Redis for all processes, owned by this one.
+                embedded = EmbeddedRedis(cfg.redis.embedded_binary)
+                cfg.redis.url = embedded.start()
+            command = [sys.executable, "-m", "collector_eval.cli", "serve", "--log-level", log_level]
+            command += ["--redis-url", cfg.redis.url] + (["--config", config_path] if config_path else [])
+            others = [subprocess.Popen(command) for _ in range(cfg.processes - 1)]
         asyncio.run(run())
-    except OSError as exc:
+    except (OSError, RuntimeError, RedisServerError, RedisError) as exc:  # grpc: RuntimeError on a port it cannot bind
         print(f"collector-eval: {exc}", file=sys.stderr)
         return 1
+    finally:
+        for proc in others:
+            proc.send_signal(signal.SIGTERM)
+        for proc in others:
+            proc.wait()
+        if embedded is not None:
+            embedded.stop()
     return 0
 
 

@@ -181,6 +181,9 @@ class Config:
     evaluators: list[str] = field(default_factory=lambda: ["goal_completeness"])
     exporters: ExportersConfig = field(default_factory=ExportersConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
+    # Service processes sharing the receiver port (SO_REUSEPORT, which balances connections), all
+    # working on the same Redis; one event loop per process is what lets the service use every core.
+    processes: int = 1
 
     def validate(self) -> "Config":
         self.receiver.grpc.validate("receiver.grpc")
@@ -190,6 +193,7 @@ class Config:
         self.judge.validate("judge")
         self.exporters.otlp.validate("exporters.otlp")
         self.jobs.validate("jobs")
+        _check_positive(self.processes, "processes")
         for i, name in enumerate(self.evaluators):
             if name not in KNOWN_EVALUATORS:
                 raise ConfigError(

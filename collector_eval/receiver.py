@@ -123,11 +123,14 @@ def _without_rejected(routed) -> bytes:
     return b"".join(chunk.payload() for chunk in routed.chunks.values())
 
 
-async def start_grpc_server(cfg: GrpcReceiverConfig, handlers: list[grpc.GenericRpcHandler]) -> tuple[grpc.aio.Server, int]:
+async def start_grpc_server(
+    cfg: GrpcReceiverConfig, handlers: list[grpc.GenericRpcHandler], share_port: bool = False
+) -> tuple[grpc.aio.Server, int]:
     max_bytes = int(cfg.max_recv_msg_size_mib * 1024 * 1024)
     server = grpc.aio.server(
-        # No SO_REUSEPORT: a second process on a taken port must fail loudly, not share it by accident.
-        options=[("grpc.max_receive_message_length", max_bytes), ("grpc.so_reuseport", 0)],
+        # SO_REUSEPORT only among our own processes: otherwise a second service on a taken port must
+        # fail loudly, not share it by accident.
+        options=[("grpc.max_receive_message_length", max_bytes), ("grpc.so_reuseport", int(share_port))],
     )
     server.add_generic_rpc_handlers(handlers)
     port = server.add_insecure_port(cfg.endpoint)

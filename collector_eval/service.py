@@ -74,7 +74,9 @@ class Service:
             asyncio.create_task(self.worker.run()),
         ]
         self.receiver = TraceReceiver(SessionRouter(cfg.session), buffer, self._forwarder)
-        self._server, self.port = await start_grpc_server(cfg.receiver.grpc, [self.receiver.handler()])
+        self._server, self.port = await start_grpc_server(
+            cfg.receiver.grpc, [self.receiver.handler()], share_port=cfg.processes > 1
+        )
         log.info("receiving OTLP/gRPC on %s", cfg.receiver.grpc.endpoint.rsplit(":", 1)[0] + f":{self.port}")
 
     async def stop(self) -> None:

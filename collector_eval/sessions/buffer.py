@@ -1,7 +1,5 @@
-"""Redis buffer: spans kept as serialized protobuf per (request, trace), traces indexed by session.
-
-One pipeline per Export call: the whole request costs one Redis round trip.
-"""
+"""Redis buffer: spans kept as serialized protobuf per (request, trace) in their session's hash, or in
+their trace's hash until the trace joins a session. One script call per Export request."""
 from __future__ import annotations
 
 import time
@@ -38,34 +36,35 @@ class SessionBuffer:
         """Buffer every chunk and schedule ended sessions; returns how many sessions were scheduled."""
         cfg, keys = self._cfg, self._keys
         key_list = [keys.due]
-        blob = [_u32(len(routed.chunks))]
+        orphans: list[bytes] = []
         sessions: dict[SessionKey, list] = {}
         for chunk in routed.chunks.values():
-            key_list.append(keys.trace(chunk.trace_id))
-            payload = chunk.payload()
-            blob += (_u32(len(payload)), payload, _u32(chunk.span_count), _u32(1 if chunk.session else 0))
-            if chunk.session is not None:
+            if chunk.session is None:
+                key_list.append(keys.trace(chunk.trace_id))
+                payload = chunk.payload()
+                orphans += (_u32(len(payload)), payload, _u32(chunk.span_count))
+            else:
                 sessions.setdefault(chunk.session, []).append(chunk)
-        blob.append(_u32(len(sessions)))
+        blob = [_u32(len(orphans) // 3), *orphans, _u32(len(sessions))]
         for session, chunks in sessions.items():
-            key_list += (keys.session_meta(session), keys.session_traces(session))
+            key_list.append(keys.session(session))
+            key_list += [keys.trace(c.trace_id) for c in chunks]
             blob += (_string(session_member(session)), _string(chunks[0].id_attribute), _u32(len(chunks)))
             blob += [_u32(16) + c.trace_id for c in chunks]
+            blob.append(_u32(len(chunks)))
+            for chunk in chunks:
+                payload = chunk.payload()
+                blob += (_u32(len(payload)), payload, _u32(chunk.span_count))
             ends = [e.trace_id + e.span_id for c in chunks for e in c.end_spans]
             blob.append(_u32(len(ends)))
             blob += [_u32(len(e)) + e for e in ends]
-        now = time.time()
-        args = [now + cfg.settle_delay_s, cfg.max_spans, cfg.max_bytes, int(cfg.ttl_s), int(cfg.orphan_trace_ttl_s), now]
+        args = [time.time() + cfg.settle_delay_s, cfg.max_spans, cfg.max_bytes, int(cfg.ttl_s), int(cfg.orphan_trace_ttl_s)]
         return int(await scripts.store_request.run(self._redis, key_list, [*args, b"".join(blob)]))
 
     async def load(self, session: SessionKey) -> StoredSession | None:
         """Every buffered span of a session, de-duplicated by span id (client retries resend spans)."""
-        keys = self._keys
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.hgetall(keys.session_meta(session))
-        pipe.smembers(keys.session_traces(session))
-        meta, trace_ids = await pipe.execute()
-        if not meta or b"end_span" not in meta:
+        meta = await self._redis.hgetall(self._keys.session(session))
+        if b"end_span" not in meta:
             return None
         end = meta[b"end_span"]  # trace id (16 bytes) + span id (8)
         stored = StoredSession(
@@ -74,16 +73,18 @@ class SessionBuffer:
             end_trace_id=end[:16],
             end_span_id=end[16:],
             id_attribute=meta.get(b"id_attribute", b"").decode(),
+            truncated=b"truncated" in meta,
         )
         pipe = self._redis.pipeline(transaction=False)
-        for trace_id in sorted(trace_ids):
-            pipe.hgetall(keys.trace(trace_id))
+        for trace_id in sorted(f[2:] for f in meta if f.startswith(b"t:")):
+            pipe.hgetall(self._keys.trace(trace_id))
         seen: set[tuple[bytes, bytes]] = set()
         budget_spans, budget_bytes = self._cfg.max_spans, self._cfg.max_bytes
-        for trace in await pipe.execute():
-            stored.truncated = stored.truncated or b"truncated" in trace
-            for n in range(1, int(trace.get(b"chunks", 0)) + 1):
-                payload = trace[b"c%d" % n]
+        for fields in [meta, *await pipe.execute()]:
+            stored.truncated = stored.truncated or b"truncated" in fields
+            # Chunk fields are "c<counter>"; the counter grows with every chunk, so it orders them.
+            for name in sorted((f for f in fields if f.startswith(b"c")), key=lambda f: int(f[1:])):
+                payload = fields[name]
                 if stored.span_count >= budget_spans or budget_bytes < len(payload):
                     stored.truncated = True
                     break

@@ -16,11 +16,8 @@ class Keys:
     def _session_tag(self, session: SessionKey) -> str:
         return f"{self.prefix}:{{s:{session_member(session)}}}"
 
-    def session_meta(self, session: SessionKey) -> str:
-        return self._session_tag(session) + ":meta"
-
-    def session_traces(self, session: SessionKey) -> str:
-        return self._session_tag(session) + ":traces"
+    def session(self, session: SessionKey) -> str:
+        return self._session_tag(session)
 
     def session_result(self, session: SessionKey, revision: int) -> str:
         return self._session_tag(session) + f":result:{revision}"

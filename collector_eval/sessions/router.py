@@ -87,14 +87,15 @@ class SessionRouter:
         self._tag_attrs = frozenset(cfg.end.tag_attributes)
         # Only a span whose bytes contain one of these keys needs its attributes read: a substring
         # search costs far less than walking every span's attributes.
-        self._id_markers = [k.encode() for k in cfg.id_attributes]
-        self._end_markers = [k.encode() for k in (cfg.end.attribute, *cfg.end.tag_attributes)]
+        self._id_markers = _minimal_markers(cfg.id_attributes)
+        self._end_markers = _minimal_markers([cfg.end.attribute, *cfg.end.tag_attributes])
 
     def route(self, request: ExportTraceServiceRequest, raw: bytes) -> Routed:
         """Split a decoded request (raw: its bytes) into per-trace chunks with their sessions."""
         chunks: dict[bytes, TraceChunk] = {}
         rejected = Rejected()
-        id_markers = [m for m in self._id_markers if m in raw]
+        id_markers = self._id_markers
+        # Most requests hold no end span: one scan of the request spares a scan of each span.
         end_markers = [m for m in self._end_markers if m in raw]
         resource_index = -1
         for field_no, _, rs_start, rs_end in wire.fields(raw, 0, len(raw)):
@@ -103,7 +104,7 @@ class SessionRouter:
             resource_index += 1
             rs = request.resource_spans[resource_index]
             tenant = _string_attr(rs.resource.attributes, self._cfg.tenant_attribute) or UNKNOWN_TENANT
-            res_id = self._session_id(rs.resource.attributes) if id_markers else None
+            res_id = self._session_id(rs.resource.attributes)
             res_parts: list[bytes] = []
             scope_ranges: list[tuple[int, int]] = []
             for f, start, value, end in wire.fields(raw, rs_start, rs_end):
@@ -196,6 +197,12 @@ class SessionRouter:
         if found is None or found[0] is None:
             return None
         return found[0], found[1]
+
+
+def _minimal_markers(keys: list[str]) -> list[bytes]:
+    """The keys as bytes, less those containing another (finding "tags" already finds "tag.tags")."""
+    encoded = sorted({k.encode() for k in keys}, key=len)
+    return [k for i, k in enumerate(encoded) if not any(m in k for m in encoded[:i])]
 
 
 def _string_attr(attributes, key: str) -> str | None:

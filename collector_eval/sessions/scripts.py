@@ -8,60 +8,70 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
 # One call stores a whole Export request, so a request costs one round trip and is buffered all or
-# nothing. KEYS: due set, then per chunk its trace hash, then per session (meta hash, traces set).
-# ARGV: due time, max spans, max bytes, session ttl, orphan ttl, now, and one packed blob (see
-# buffer._pack; packing beats hundreds of separate arguments, whose encoding dominated the client).
+# nothing. KEYS: due set, one trace hash per orphan chunk, then per session its hash followed by the
+# trace hashes of its traces. ARGV: due time, max spans, max bytes, session ttl, orphan ttl, and one
+# packed blob (see buffer.store: one blob beats hundreds of arguments, whose encoding dominated).
 #
-# A trace is one hash: counters (spans, bytes, chunks, truncated) and its chunks as fields c1, c2, ...
-# A chunk is stored unless its trace would pass a cap (then the trace is flagged truncated). TTLs are
-# only ever extended, so a trace that joined a session keeps the session's TTL when more of its spans
-# arrive without the id; a TTL still within 10% of its target is left alone, which saves most EXPIREs.
-# A new end span raises the session's revision and (re)schedules it; the same end span again (a client
-# retry, a second replica) changes nothing.
+# A session is one hash: its chunks (fields "c<counter>"), its traces ("t:<trace id>"), the end span,
+# revision, id attribute, a truncated flag and "n", spans and bytes packed in one counter (spans * 2^32
+# + bytes) so that one HINCRBY both counts and returns them. A chunk of a trace no span of which has
+# named a session in the same request goes to that trace's own hash, same layout, kept for the orphan
+# TTL; when the trace joins a session, its hash gets the session's TTL. A chunk that would pass a cap is dropped and
+# the flag set. TTLs are only ever extended (a TTL within 10% of its target is left alone, which saves
+# most EXPIREs). A new end span raises the revision and (re)schedules the session; the same end span
+# again (a client retry, a second replica) changes nothing.
 STORE_REQUEST = """
 local due_at, max_spans, max_bytes = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local session_ttl, orphan_ttl, now = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
-local blob, pos = ARGV[7], 1
+local session_ttl, orphan_ttl = tonumber(ARGV[4]), tonumber(ARGV[5])
+local blob, pos = ARGV[6], 1
 local function u32() local v; v, pos = struct.unpack('>I4', blob, pos); return v end
 local function str() local v; v, pos = struct.unpack('>I4c0', blob, pos); return v end
 local function extend(key, ttl)
   if redis.call('TTL', key) < ttl * 0.9 then redis.call('EXPIRE', key, ttl) end
 end
-local nchunks = u32()
-for c = 1, nchunks do
-  local key = KEYS[c + 1]
-  local payload, count, joined = str(), u32(), u32()
-  local ttl = orphan_ttl
-  if joined == 1 then ttl = session_ttl end
-  local m = redis.call('HMGET', key, 'spans', 'bytes', 'chunks')
-  local n, b, k = tonumber(m[1] or '0'), tonumber(m[2] or '0'), tonumber(m[3] or '0')
-  if n + count > max_spans or b + #payload > max_bytes then
+local function add_chunk(key, payload, count)
+  local n = redis.call('HINCRBY', key, 'n', count * 4294967296 + #payload)
+  if math.floor(n / 4294967296) > max_spans or n % 4294967296 > max_bytes then
     redis.call('HSET', key, 'truncated', '1')
   else
-    redis.call('HSET', key, 'spans', n + count, 'bytes', b + #payload, 'chunks', k + 1, 'c' .. (k + 1), payload)
+    redis.call('HSET', key, 'c' .. n, payload)
   end
-  extend(key, ttl)
 end
-local nsessions = u32()
-local k = nchunks + 2
+local k = 2
+for c = 1, u32() do
+  local payload, count = str(), u32()
+  add_chunk(KEYS[k], payload, count)
+  extend(KEYS[k], orphan_ttl)
+  k = k + 1
+end
 local scheduled = 0
-for s = 1, nsessions do
-  local meta_key, traces_key = KEYS[k], KEYS[k + 1]
-  k = k + 2
-  local member, id_attribute, ntraces = str(), str(), u32()
-  for t = 1, ntraces do redis.call('SADD', traces_key, str()) end
-  redis.call('HSET', meta_key, 'id_attribute', id_attribute, 'last_seen', now)
+for s = 1, u32() do
+  local key = KEYS[k]
+  k = k + 1
+  local member, id_attribute = str(), str()
+  local fields = {'id_attribute', id_attribute}
+  for t = 1, u32() do
+    fields[#fields + 1] = 't:' .. str()
+    fields[#fields + 1] = '1'
+    -- Spans of this trace that came before its id did: keep them as long as the session.
+    redis.call('EXPIRE', KEYS[k], session_ttl)
+    k = k + 1
+  end
+  redis.call('HSET', key, unpack(fields))
+  for c = 1, u32() do
+    local payload, count = str(), u32()
+    add_chunk(key, payload, count)
+  end
   for e = 1, u32() do
     local end_span = str()
-    if redis.call('HGET', meta_key, 'end_span') ~= end_span then
-      redis.call('HSET', meta_key, 'end_span', end_span)
-      redis.call('HINCRBY', meta_key, 'revision', 1)
+    if redis.call('HGET', key, 'end_span') ~= end_span then
+      redis.call('HSET', key, 'end_span', end_span)
+      redis.call('HINCRBY', key, 'revision', 1)
       redis.call('ZADD', KEYS[1], due_at, member)
       scheduled = scheduled + 1
     end
   end
-  extend(traces_key, session_ttl)
-  extend(meta_key, session_ttl)
+  extend(key, session_ttl)
 end
 return scheduled
 """
