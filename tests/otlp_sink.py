@@ -1,17 +1,28 @@
 """A real OTLP/gRPC receiver for tests: the downstream that collector-eval forwards to."""
 from __future__ import annotations
 
+import datetime
 import threading
 import time
 from concurrent import futures
 
 import grpc
+from google.rpc import error_details_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+
+def _retry_info(delay_s: float) -> bytes:
+    info = error_details_pb2.RetryInfo()
+    info.retry_delay.FromTimedelta(datetime.timedelta(seconds=delay_s))
+    return info.SerializeToString()
 
 
 class OtlpSink(trace_service_pb2_grpc.TraceServiceServicer):
     def __init__(self):
         self.requests: list[trace_service_pb2.ExportTraceServiceRequest] = []
+        # Scripted failures, answered (and consumed) before any request is accepted: (code, retry delay s | None).
+        self.failures: list[tuple[grpc.StatusCode, float | None]] = []
+        self.refused = 0
         self._lock = threading.Lock()
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(self, self._server)
@@ -20,7 +31,16 @@ class OtlpSink(trace_service_pb2_grpc.TraceServiceServicer):
 
     def Export(self, request, context):
         with self._lock:
-            self.requests.append(request)
+            failure = self.failures.pop(0) if self.failures else None
+            if failure is None:
+                self.requests.append(request)
+            else:
+                self.refused += 1
+        if failure is not None:
+            code, delay = failure
+            if delay is not None:
+                context.set_trailing_metadata([("google.rpc.retryinfo-bin", _retry_info(delay))])
+            context.abort(code, "scripted failure")
         return trace_service_pb2.ExportTraceServiceResponse()
 
     def start(self) -> "OtlpSink":
