@@ -154,7 +154,8 @@ class ExportersConfig:
 @dataclass
 class JobsConfig:
     stream_max_len: int = 100000
-    # Sessions moved from the due set to the job stream per poll.
+    # How often sessions past their settle delay are moved to the job stream (and how long a worker
+    # blocks waiting for a job).
     poll_interval_s: float = 0.2
     # Sessions judged at once by one process.
     workers: int = 8

@@ -43,7 +43,14 @@ class JobQueue:
         return _jobs(reply[1])
 
     async def read(self, count: int, block_ms: int) -> list[Job]:
-        reply = await self._redis.xreadgroup(GROUP, self.consumer, {self._stream: ">"}, count=count, block=block_ms)
+        try:
+            reply = await self._redis.xreadgroup(GROUP, self.consumer, {self._stream: ">"}, count=count, block=block_ms)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # Redis lost its data (a restart without persistence): start the group again.
+            await self.ensure_group()
+            return []
         return [job for _, messages in reply for job in _jobs(messages)]
 
     async def ack(self, job: Job) -> None:

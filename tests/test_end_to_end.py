@@ -238,3 +238,28 @@ def test_malformed_request_is_invalid_argument_and_service_keeps_serving(service
     channel.close()
     send_session(make_provider("chat-app", svc.endpoint), "sess-after-garbage")
     sink.wait_for(lambda s: len(s.carriers()) == 1)
+
+
+def test_end_marker_on_a_child_span_ends_the_session_its_root_names_later(service, sink, judge):
+    """The end span carries no session id; its trace names the session only on the root, which is
+    exported afterwards, in another request (SimpleSpanProcessor: one request per span)."""
+    judge.default = goal_answer(["a"], [])
+    svc = service()
+    provider = make_provider("chat-app", svc.endpoint)
+    tracer = provider.get_tracer("test-app")
+    with tracer.start_as_current_span("chat_turn", attributes={"gen_ai.conversation.id": "conv-child-end"}) as root:
+        tracer.start_span(
+            "chat",
+            context=set_span_in_context(root),
+            attributes={
+                "gen_ai.input.messages": json.dumps([{"role": "user", "parts": [{"type": "text", "content": "hello there"}]}]),
+                "gen_ai.output.messages": json.dumps([{"role": "assistant", "parts": [{"type": "text", "content": "hi!"}]}]),
+            },
+        ).end()
+        tracer.start_span("finish", context=set_span_in_context(root), attributes={"session_status": "completed"}).end()
+    provider.force_flush()
+    sink.wait_for(lambda s: len(s.carriers()) == 1)
+    carrier = sink.carriers()[0][2]
+    assert span_attrs(carrier)["gen_ai.conversation.id"] == "conv-child-end"
+    assert carrier.parent_span_id == [s for _, _, s in sink.spans() if s.name == "finish"][0].span_id
+    assert "hello there" in judge.requests[0]["messages"][-1]["content"]

@@ -11,7 +11,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, TracesData
 from collector_eval.config import SessionConfig
 from collector_eval.sessions import scripts
 from collector_eval.sessions.keys import Keys, session_member
-from collector_eval.sessions.router import Routed, SessionKey
+from collector_eval.sessions.router import Routed, SessionKey, TraceChunk
 
 
 @dataclass
@@ -42,10 +42,10 @@ class SessionBuffer:
             if chunk.session is None:
                 key_list.append(keys.trace(chunk.trace_id))
                 payload = chunk.payload()
-                orphans += (_u32(len(payload)), payload, _u32(chunk.span_count))
+                orphans += (_u32(len(payload)), payload, _u32(chunk.span_count), *_ends(chunk))
             else:
                 sessions.setdefault(chunk.session, []).append(chunk)
-        blob = [_u32(len(orphans) // 3), *orphans, _u32(len(sessions))]
+        blob = [_u32(len(key_list) - 1), *orphans, _u32(len(sessions))]
         for session, chunks in sessions.items():
             key_list.append(keys.session(session))
             key_list += [keys.trace(c.trace_id) for c in chunks]
@@ -55,9 +55,7 @@ class SessionBuffer:
             for chunk in chunks:
                 payload = chunk.payload()
                 blob += (_u32(len(payload)), payload, _u32(chunk.span_count))
-            ends = [e.trace_id + e.span_id for c in chunks for e in c.end_spans]
-            blob.append(_u32(len(ends)))
-            blob += [_u32(len(e)) + e for e in ends]
+            blob += _ends(*chunks)
         args = [time.time() + cfg.settle_delay_s, cfg.max_spans, cfg.max_bytes, int(cfg.ttl_s), int(cfg.orphan_trace_ttl_s)]
         return int(await scripts.store_request.run(self._redis, key_list, [*args, b"".join(blob)]))
 
@@ -101,6 +99,11 @@ class SessionBuffer:
 
     async def result_exists(self, session: SessionKey, revision: int) -> bool:
         return bool(await self._redis.exists(self._keys.session_result(session, revision)))
+
+
+def _ends(*chunks: TraceChunk) -> list[bytes]:
+    ends = [e.trace_id + e.span_id for c in chunks for e in c.end_spans]
+    return [_u32(len(ends)), *(_u32(len(e)) + e for e in ends)]
 
 
 def _u32(n: int) -> bytes:

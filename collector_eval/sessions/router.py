@@ -159,10 +159,6 @@ class SessionRouter:
                         chunk.id_attribute = id_attr
                     if is_end:
                         chunk.end_spans.append(EndSpan(trace_id, pb_spans[span_index].span_id))
-        # An end span without a session id cannot end anything: it stays a plain span.
-        for chunk in chunks.values():
-            if chunk.session is None:
-                chunk.end_spans.clear()
         return Routed(chunks, rejected)
 
     def _problem(self, sid: str | None, id_attr: str, trace_id: bytes) -> str:

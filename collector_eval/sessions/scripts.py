@@ -41,6 +41,8 @@ local k = 2
 for c = 1, u32() do
   local payload, count = str(), u32()
   add_chunk(KEYS[k], payload, count)
+  -- An end span whose trace has not named its session yet waits here for the trace to join one.
+  for e = 1, u32() do redis.call('HSET', KEYS[k], 'end_span', str()) end
   extend(KEYS[k], orphan_ttl)
   k = k + 1
 end
@@ -50,11 +52,19 @@ for s = 1, u32() do
   k = k + 1
   local member, id_attribute = str(), str()
   local fields = {'id_attribute', id_attribute}
+  local ends = {}
   for t = 1, u32() do
     fields[#fields + 1] = 't:' .. str()
     fields[#fields + 1] = '1'
-    -- Spans of this trace that came before its id did: keep them as long as the session.
-    redis.call('EXPIRE', KEYS[k], session_ttl)
+    -- Spans of this trace that came before its id did: keep them as long as the session, and
+    -- honour an end span among them.
+    if redis.call('EXPIRE', KEYS[k], session_ttl) == 1 then
+      local pending = redis.call('HGET', KEYS[k], 'end_span')
+      if pending then
+        ends[#ends + 1] = pending
+        redis.call('HDEL', KEYS[k], 'end_span')
+      end
+    end
     k = k + 1
   end
   redis.call('HSET', key, unpack(fields))
@@ -62,8 +72,8 @@ for s = 1, u32() do
     local payload, count = str(), u32()
     add_chunk(key, payload, count)
   end
-  for e = 1, u32() do
-    local end_span = str()
+  for e = 1, u32() do ends[#ends + 1] = str() end
+  for _, end_span in ipairs(ends) do
     if redis.call('HGET', key, 'end_span') ~= end_span then
       redis.call('HSET', key, 'end_span', end_span)
       redis.call('HINCRBY', key, 'revision', 1)

@@ -1,0 +1,433 @@
+"""The documentation is tested like code: README.md documents every config key with its real default,
+every deployment example parses and carries a valid collector-eval config, the manifests agree with
+each other on ports, hosts and paths, and the documented output formats are the ones produced."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shlex
+import typing
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from collector_eval import cli
+from collector_eval.config import Config, config_from_dict
+from collector_eval.evaluators import goal_completeness
+from collector_eval.evaluators.base import EvaluationResult
+from collector_eval.export.carrier import EVENT_NAME, SPAN_NAME, Verdict, build_carrier, verdict_to_dict
+from collector_eval.sessions.router import SessionKey
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+CORPUS = ROOT.parent / "shared" / "corpus"
+CONFIG_PATH = "/etc/collector-eval/config.yaml"
+
+YAML_FILES = sorted(ROOT.glob("deploy/**/*.yaml")) + sorted(ROOT.glob("deploy/**/*.yml")) + [ROOT / "docker-compose.yml"]
+TYPE_NAMES = {
+    str: "string",
+    float: "number",
+    int: "integer",
+    bool: "boolean",
+    list[str]: "list of strings",
+    dict[str, str]: "map of strings",
+}
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+
+def config_keys(cls: type = Config, obj: object = None, prefix: str = ""):
+    """(dotted key, type, default) for every leaf of the Config dataclasses."""
+    obj = cls() if obj is None else obj
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        path, value = prefix + f.name, getattr(obj, f.name)
+        if dataclasses.is_dataclass(hints[f.name]):
+            yield from config_keys(hints[f.name], value, path + ".")
+        else:
+            yield path, hints[f.name], value
+
+
+def format_default(value: object) -> str:
+    """The form the README prints a default in: YAML-compatible JSON, integral numbers without '.0'."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    return json.dumps(value)
+
+
+def section(markdown: str, title: str) -> str:
+    start = markdown.index(f"\n## {title}\n")
+    end = markdown.find("\n## ", start + 1)
+    return markdown[start : end if end >= 0 else None]
+
+
+def readme_config_rows() -> dict[str, tuple[str, str]]:
+    """key -> (type, default) from the tables of the README's Configuration section."""
+    rows = {}
+    for line in section(README, "Configuration").splitlines():
+        m = re.match(r"^\|\s*`([^`]+)`\s*\|\s*([^|]+?)\s*\|\s*`([^`]*)`\s*\|", line)
+        if m:
+            assert m.group(1) not in rows, f"{m.group(1)} is documented twice"
+            rows[m.group(1)] = (m.group(2), m.group(3))
+    return rows
+
+
+def code_blocks(markdown: str) -> list[tuple[str, str]]:
+    return [(m.group(1), m.group(2)) for m in re.finditer(r"^```(\w*)\n(.*?)^```", markdown, re.S | re.M)]
+
+
+def load_yaml_docs(path: Path) -> list:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+
+
+def load_config_file(path: Path) -> Config:
+    return config_from_dict(yaml.safe_load(path.read_text()) or {})
+
+
+def host_port(endpoint: str) -> tuple[str, int]:
+    endpoint = re.sub(r"^\w+://", "", endpoint).rstrip("/")
+    host, _, port = endpoint.rpartition(":")
+    return host, int(port)
+
+
+def compose_services(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())["services"]
+
+
+def bind_mounts(service: dict) -> list[tuple[str, str]]:
+    mounts = []
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        mounts.append((source, target))
+    return mounts
+
+
+def sidecar() -> tuple[dict, dict]:
+    """The sidecar manifest's ConfigMap and pod spec."""
+    docs = load_yaml_docs(ROOT / "deploy/kubernetes/sidecar.yaml")
+    (config_map,) = [d for d in docs if d["kind"] == "ConfigMap"]
+    (workload,) = [d for d in docs if d["kind"] in ("Pod", "Deployment")]
+    spec = workload["spec"] if workload["kind"] == "Pod" else workload["spec"]["template"]["spec"]
+    return config_map, spec
+
+
+def container(spec: dict, name: str) -> dict:
+    (found,) = [c for c in spec["containers"] if c["name"] == name]
+    return found
+
+
+# ------------------------------------------------------------------------------------------- README
+
+
+def test_every_config_key_is_documented_with_its_default_and_type():
+    rows = readme_config_rows()
+    for key, tp, default in config_keys():
+        assert key in rows, f"config key {key} is missing from README.md's configuration tables"
+        type_name, documented = rows[key]
+        assert documented == format_default(default), f"{key}: README says {documented}, config.py has {default!r}"
+        assert yaml.safe_load(documented) == default, f"{key}: README's default does not read back as {default!r}"
+        assert type_name == TYPE_NAMES[tp], f"{key}: README says type {type_name}, config.py has {tp}"
+
+
+def test_readme_documents_no_config_key_that_does_not_exist():
+    keys = {key for key, _, _ in config_keys()}
+    assert set(readme_config_rows()) - keys == set()
+
+
+def test_readme_starts_with_make_run_then_make_test():
+    commands = []
+    for lang, body in code_blocks(README):
+        if lang in ("sh", "bash", "shell"):
+            commands += [line.split("#")[0].strip() for line in body.splitlines() if line.split("#")[0].strip()]
+    assert commands[:2] == ["make run", "make test"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^run:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+    assert "$(CONFIG)" in makefile  # make run CONFIG=my.yaml
+
+
+def test_collector_eval_configs_in_readme_are_valid():
+    fields = {f.name for f in dataclasses.fields(Config)}
+    checked = 0
+    for lang, body in code_blocks(README):
+        if lang != "yaml":
+            continue
+        data = yaml.safe_load(body)
+        if isinstance(data, dict) and set(data) <= fields:  # a collector-eval config, not a Collector's
+            config_from_dict(data)
+            checked += 1
+    assert checked >= 4
+
+
+def test_documented_cli_commands_exist():
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--help"])
+    assert info.value.code == 0
+    for command in ("serve --config FILE", "check-config FILE", "transcript FILE", "--help"):
+        assert command in README
+
+
+def test_transcript_sample_is_what_the_command_prints(capsys):
+    path = CORPUS / "openinference_openai_chat" / "otlp.json"
+    if not path.exists():
+        pytest.skip("the shared corpus is not checked out next to the repository")
+    (sample,) = re.findall(r"^\s*\$ collector-eval transcript otlp\.json\n\s*(\{.*\})$", README, re.M)
+    assert cli.main(["transcript", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out) == json.loads(sample)
+
+
+# ------------------------------------------------------------------------------------------- output format
+
+
+def _verdict(results: list[EvaluationResult]) -> Verdict:
+    # Only the attributes the carrier reads: the layout of the stored session is not the README's business.
+    session = SimpleNamespace(
+        key=SessionKey("chat-app", "sess-1"),
+        revision=1,
+        end_trace_id=b"\x01" * 16,
+        end_span_id=b"\x02" * 8,
+        id_attribute="gen_ai.conversation.id",
+        resource_spans=[],
+        span_count=3,
+        truncated=False,
+    )
+    return Verdict(
+        session=session,
+        results=results,
+        judge_model="gpt-4o-mini",
+        transcript_truncated=True,
+        start_ns=1,
+        end_ns=2,
+        annotator_kinds={r.name: "LLM" for r in results},
+    )
+
+
+def _all_results() -> list[EvaluationResult]:
+    ok = EvaluationResult(
+        name="goal_completeness",
+        status="ok",
+        score=0.5,
+        label="complete",
+        explanation="half done",
+        attributes={
+            goal_completeness.ATTR_RESOLVED: "[]",
+            goal_completeness.ATTR_UNRESOLVED: "[]",
+            goal_completeness.ATTR_TRUNCATED: "true",
+        },
+    )
+    failed = EvaluationResult.failed("failing", "judge_timeout", "timed out")
+    skipped = EvaluationResult.skipped("skipping", "judge_disabled", "no key")
+    return [ok, failed, skipped]
+
+
+def test_every_carrier_and_event_attribute_is_documented():
+    request = build_carrier(_verdict(_all_results()))
+    (span,) = request.resource_spans[0].scope_spans[0].spans
+    keys = {kv.key for kv in span.attributes}
+    keys |= {kv.key for event in span.events for kv in event.attributes}
+    output = section(README, "Output")
+    for key in sorted(keys):
+        documented = re.sub(r"^session\.evaluations\.\d+\.", "session.evaluations.N.", key)
+        if documented.startswith("session.evaluations.N.evaluation."):
+            field = documented.rsplit(".", 1)[1]
+            assert f"`session.evaluations.N.evaluation.{field}`" in output, key
+        else:
+            assert f"`{documented}`" in README, f"attribute {key} is not documented"
+    assert f"`{SPAN_NAME}`" in output and f"`{EVENT_NAME}`" in output
+    for event in span.events:
+        attrs = {kv.key for kv in event.attributes}
+        # The rule the README states: a failed or skipped evaluation never carries a score or label.
+        status = {kv.key: kv.value.string_value for kv in event.attributes}["collector_eval.evaluation.status"]
+        if status != "ok":
+            assert not attrs & {"gen_ai.evaluation.score.value", "gen_ai.evaluation.score.label"}
+
+
+def test_console_examples_have_the_fields_verdict_to_dict_writes():
+    produced = verdict_to_dict(_verdict(_all_results()))
+    examples = [json.loads(body) for lang, body in code_blocks(section(README, "Output")) if lang == "json"]
+    assert len(examples) >= 2
+    for example in examples:
+        assert set(example) == set(produced)
+        for evaluation in example["evaluations"]:
+            assert set(evaluation) == set(produced["evaluations"][0])
+            if evaluation["status"] != "ok":
+                assert evaluation["score"] is None and evaluation["label"] is None
+
+
+# ------------------------------------------------------------------------------------------- deploy/
+
+
+@pytest.mark.parametrize("path", YAML_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_yaml_parses(path):
+    assert load_yaml_docs(path)
+
+
+def test_deploy_collector_eval_configs_are_valid():
+    for name in ("deploy/compose/collector-eval.yaml", "deploy/docker/config.yaml", "deploy/collector/collector-eval.yaml"):
+        load_config_file(ROOT / name)
+    config_map, _ = sidecar()
+    config_from_dict(yaml.safe_load(config_map["data"]["config.yaml"]))
+
+
+def test_dockerfile_exposes_the_receiver_port_of_its_baked_config():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    cfg = load_config_file(ROOT / "deploy/docker/config.yaml")
+    host, port = host_port(cfg.receiver.grpc.endpoint)
+    assert host == "0.0.0.0"
+    assert re.search(rf"^EXPOSE {port}$", dockerfile, re.M)
+    assert re.search(rf"^COPY deploy/docker/config.yaml {CONFIG_PATH}$", dockerfile, re.M)
+    assert re.search(r'^ENTRYPOINT \["collector-eval", "serve"\]$', dockerfile, re.M)
+    assert f'CMD ["--config", "{CONFIG_PATH}"]' in dockerfile
+    assert re.search(r"^FROM python:3\.11-slim$", dockerfile, re.M)
+    assert "redis-server" in dockerfile
+
+
+def test_compose_wiring():
+    path = ROOT / "docker-compose.yml"
+    services = compose_services(path)
+    assert {"collector-eval", "redis", "jaeger"} <= set(services)
+    ce = services["collector-eval"]
+    assert ce["build"] == "."
+    mounts = dict((target, source) for source, target in bind_mounts(ce))
+    assert CONFIG_PATH in mounts
+    config_file = (path.parent / mounts[CONFIG_PATH]).resolve()
+    assert config_file == ROOT / "deploy/compose/collector-eval.yaml" and config_file.exists()
+    cfg = load_config_file(config_file)
+    host, port = host_port(cfg.receiver.grpc.endpoint)
+    assert host == "0.0.0.0"
+    assert any(str(p).rsplit(":", 1)[-1] == str(port) for p in ce["ports"])
+    assert cfg.redis.url == "redis://redis:6379/0"
+    assert host_port(cfg.exporters.otlp.endpoint) == ("jaeger", 4317)
+    assert cfg.judge.api_key_env in ce["environment"]
+    assert services["redis"]["image"] == "redis:7"
+    assert services["jaeger"]["image"].startswith("jaegertracing/all-in-one")
+    assert any(str(p).startswith("16686:") for p in services["jaeger"]["ports"])
+    assert set(ce["depends_on"]) <= set(services)
+
+
+def test_sidecar_wiring():
+    config_map, spec = sidecar()
+    cfg = config_from_dict(yaml.safe_load(config_map["data"]["config.yaml"]))
+    host, port = host_port(cfg.receiver.grpc.endpoint)
+    assert host == "127.0.0.1"
+
+    app = container(spec, "app")
+    env = {e["name"]: e.get("value") for e in app["env"]}
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"http://localhost:{port}"
+
+    ce = container(spec, "collector-eval")
+    args = ce["args"]
+    assert args[args.index("--config") + 1] == CONFIG_PATH
+    (mount,) = [m for m in ce["volumeMounts"] if CONFIG_PATH.startswith(m["mountPath"])]
+    assert mount["mountPath"].rstrip("/") + "/config.yaml" == CONFIG_PATH
+    (volume,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+    assert volume["configMap"]["name"] == config_map["metadata"]["name"]
+    for probe in ("readinessProbe", "livenessProbe"):
+        check = ce[probe]
+        if "tcpSocket" in check:
+            assert check["tcpSocket"]["port"] == port
+        else:
+            probed = {int(p) for p in re.findall(r"'127\.0\.0\.1', (\d+)", " ".join(check["exec"]["command"]))}
+            assert probed == {port}
+    (key_env,) = [e for e in ce["env"] if e["name"] == cfg.judge.api_key_env]
+    assert "secretKeyRef" in key_env["valueFrom"]
+
+    redis = container(spec, "redis")
+    assert redis["image"].startswith("redis:")
+    redis_args = redis.get("args", [])
+    redis_port = int(redis_args[redis_args.index("--port") + 1]) if "--port" in redis_args else 6379
+    assert host_port(cfg.redis.url.rsplit("/", 1)[0]) == ("localhost", redis_port)
+    assert cfg.exporters.otlp.endpoint
+
+
+def test_collector_chain_wiring():
+    folder = ROOT / "deploy/collector"
+    upstream = yaml.safe_load((folder / "upstream.yaml").read_text())
+    downstream = yaml.safe_load((folder / "downstream.yaml").read_text())
+    cfg = load_config_file(folder / "collector-eval.yaml")
+    services = compose_services(folder / "compose.yaml")
+
+    # upstream's otlp exporter -> collector-eval's receiver
+    exporter = upstream["exporters"]["otlp/collector-eval"]
+    assert exporter["tls"]["insecure"] is True
+    assert "otlp/collector-eval" in upstream["service"]["pipelines"]["traces"]["exporters"]
+    ce_host, ce_port = host_port(exporter["endpoint"])
+    assert ce_host in services
+    assert host_port(cfg.receiver.grpc.endpoint) == ("0.0.0.0", ce_port)
+
+    # collector-eval's exporter -> downstream's otlp receiver
+    ds_host, ds_port = host_port(cfg.exporters.otlp.endpoint)
+    assert ds_host in services
+    assert host_port(downstream["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"]) == ("0.0.0.0", ds_port)
+    assert "otlp" in downstream["service"]["pipelines"]["traces"]["receivers"]
+    for name in downstream["service"]["pipelines"]["traces"]["exporters"]:
+        assert name in downstream["exporters"]
+        endpoint = downstream["exporters"][name].get("endpoint")
+        if endpoint:
+            assert host_port(endpoint)[0] in services
+
+    # every file the chain's compose mounts exists, collector-eval's config where the image reads it
+    mounted = {}
+    for name, service in services.items():
+        for source, target in bind_mounts(service):
+            assert (folder / source).exists(), f"{name} mounts {source}, which does not exist"
+            mounted[(name, target)] = (folder / source).resolve()
+    assert mounted[(ce_host, CONFIG_PATH)] == (folder / "collector-eval.yaml").resolve()
+    assert (folder / services[ce_host]["build"] / "Dockerfile").exists()
+
+
+def test_every_compose_bind_mount_exists():
+    for path in [ROOT / "docker-compose.yml", *ROOT.glob("deploy/**/compose.yaml")]:
+        for name, service in compose_services(path).items():
+            for source, _ in bind_mounts(service):
+                assert (path.parent / source).exists(), f"{path.name}: {name} mounts missing {source}"
+
+
+# ------------------------------------------------------------------------------------------- way 1, run
+
+
+def test_an_exporter_configured_only_by_the_documented_env_vars_gets_its_session_judged(
+    service, sink, judge, monkeypatch
+):
+    """Way 1 of the README: OTEL_EXPORTER_OTLP_ENDPOINT=http://...:4317, nothing else, and the end
+    marker as a tag in OpenInference's `tag.tags`."""
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    for line in README.splitlines():
+        if line.startswith("export OTEL_EXPORTER_OTLP_"):
+            name, _, value = shlex.split(line.split("#")[0])[1].partition("=")
+            assert value in ("http://localhost:4317", "grpc"), line
+    judge.default = {"intentions": [{"intention": "a name", "evidence": "Sunny", "resolved": True}], "explanation": "ok"}
+    svc = service()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://{svc.endpoint}")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    provider = TracerProvider(resource=Resource.create({"service.name": "docs-app"}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter()))
+    tracer = provider.get_tracer("docs")
+    tracer.start_span(
+        "ChatCompletion",
+        attributes={
+            "session.id": "sess-docs",
+            "llm.input_messages.0.message.role": "user",
+            "llm.input_messages.0.message.content": "Suggest a name for my puppy.",
+            "llm.output_messages.0.message.role": "assistant",
+            "llm.output_messages.0.message.content": "How about Sunny?",
+        },
+    ).end()
+    tracer.start_span("session end", attributes={"session.id": "sess-docs", "tag.tags": ["session_status:completed"]}).end()
+    provider.force_flush()
+    sink.wait_for(lambda s: len(s.carriers()) == 1)
+    resource, _, carrier = sink.carriers()[0]
+    attrs = {kv.key: kv.value for kv in carrier.attributes}
+    assert attrs["session.id"].string_value == "sess-docs"
+    assert attrs["collector_eval.tenant"].string_value == "docs-app"
+    assert attrs["session.evaluations.0.evaluation.label"].string_value == "complete"
+    provider.shutdown()
