@@ -133,8 +133,9 @@ async def start_grpc_server(
         options=[("grpc.max_receive_message_length", max_bytes), ("grpc.so_reuseport", int(share_port))],
     )
     server.add_generic_rpc_handlers(handlers)
-    port = server.add_insecure_port(cfg.endpoint)
-    if port == 0:
-        raise OSError(f"receiver.grpc.endpoint: cannot listen on {cfg.endpoint}")
+    try:
+        port = server.add_insecure_port(cfg.endpoint)
+    except RuntimeError as exc:  # grpc's bind failure: a taken port, an address not on this host
+        raise OSError(f"receiver.grpc.endpoint: cannot listen on {cfg.endpoint} ({exc})") from None
     await server.start()
     return server, port

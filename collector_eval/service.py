@@ -6,7 +6,12 @@ import logging
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from collector_eval.aio import cancel_all
 from collector_eval.config import Config
 from collector_eval.evaluators import build_evaluators
 from collector_eval.export.otlp_grpc import OtlpGrpcClient
@@ -49,7 +54,16 @@ class Service:
             self._embedded = EmbeddedRedis(cfg.redis.embedded_binary)
             url = await asyncio.to_thread(self._embedded.start)
             log.info("started embedded redis-server at %s", url)
-        self._redis = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=10)
+        self._redis = aioredis.Redis.from_url(
+            url,
+            socket_timeout=5,
+            socket_connect_timeout=2,
+            health_check_interval=10,
+            # A pooled connection that a Redis restart closed fails its next command; retry it on a
+            # fresh one instead of failing an Export or a job.
+            retry=Retry(ExponentialBackoff(cap=1, base=0.05), 3),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        )
         await self._redis.ping()
         await load_scripts(self._redis)
         keys = Keys(cfg.redis.key_prefix)
@@ -82,9 +96,7 @@ class Service:
     async def stop(self) -> None:
         if self._server is not None:
             await self._server.stop(grace=2)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_all(self._tasks)
         if self.worker is not None:
             await self.worker.stop()
         if self._forwarder is not None:
@@ -95,3 +107,4 @@ class Service:
             await self._redis.aclose()
         if self._embedded is not None:
             await asyncio.to_thread(self._embedded.stop)
+

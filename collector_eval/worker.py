@@ -10,6 +10,7 @@ from dataclasses import asdict
 
 from redis.exceptions import RedisError
 
+from collector_eval.aio import cancel_all
 from collector_eval.config import Config
 from collector_eval.evaluators.base import EvaluationResult, Evaluator
 from collector_eval.export.carrier import Verdict
@@ -111,6 +112,4 @@ class EvaluationWorker:
             return EvaluationResult.failed(evaluator.name, "evaluator_error", f"{type(exc).__name__}: {exc}")
 
     async def stop(self) -> None:
-        for task in list(self._running):
-            task.cancel()
-        await asyncio.gather(*self._running, return_exceptions=True)
+        await cancel_all(list(self._running))

@@ -95,6 +95,7 @@ class SessionRouter:
         chunks: dict[bytes, TraceChunk] = {}
         rejected = Rejected()
         id_markers = self._id_markers
+        max_id_length = self._cfg.max_id_length
         # Most requests hold no end span: one scan of the request spares a scan of each span.
         end_markers = [m for m in self._end_markers if m in raw]
         resource_index = -1
@@ -126,25 +127,34 @@ class SessionRouter:
                 # This scope's spans of each trace, in the group appended to that trace's chunk.
                 targets: dict[bytes, list[bytes]] = {}
                 for span_index, (start, value, end) in enumerate(span_ranges):
-                    if raw[value] == 0x0A and raw[value + 1] == 16:  # trace_id, encoded first by every SDK
+                    # trace_id, encoded first by every SDK
+                    if end - value >= 18 and raw[value] == 0x0A and raw[value + 1] == 16:
                         trace_id = raw[value + 2 : value + 18]
                     else:
                         trace_id = pb_spans[span_index].trace_id
                     chunk = chunks.get(trace_id)
+                    # Read a span's attributes only when its bytes hold a key that matters: its id
+                    # while its trace has no session yet, or an end marker.
+                    marked = False
+                    if chunk is None or chunk.session is None:
+                        for m in id_markers:
+                            if raw.find(m, value, end) >= 0:
+                                marked = True
+                                break
+                    if not marked:
+                        for m in end_markers:
+                            if raw.find(m, value, end) >= 0:
+                                marked = True
+                                break
                     sid, id_attr, is_end = None, "", False
-                    # Once a trace has its session, only an end marker makes a span worth reading.
-                    wants_id = chunk is None or chunk.session is None
-                    if (wants_id and any(raw.find(m, value, end) >= 0 for m in id_markers)) or any(
-                        raw.find(m, value, end) >= 0 for m in end_markers
-                    ):
+                    if marked:
                         found = self._inspect(pb_spans[span_index].attributes)
                         if found:
                             sid, id_attr, is_end = found
                     if sid is None and res_id is not None:
                         sid, id_attr = res_id
-                    problem = self._problem(sid, id_attr, trace_id)
-                    if problem:
-                        rejected.add(f"{problem} (span {pb_spans[span_index].span_id.hex()})")
+                    if len(trace_id) != 16 or (sid is not None and len(sid) > max_id_length):
+                        rejected.add(f"{self._problem(sid, id_attr, trace_id)} (span {pb_spans[span_index].span_id.hex()})")
                         continue
                     if chunk is None:
                         chunk = chunks[trace_id] = TraceChunk(trace_id)
