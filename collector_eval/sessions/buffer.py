@@ -1,17 +1,19 @@
 """Redis buffer: spans kept as serialized protobuf per (request, trace) in their session's hash, or in
-their trace's hash until the trace joins a session. One script call per Export request."""
+their trace's hash until the trace joins a session. One pipeline per Export request."""
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, TracesData
+from redis.exceptions import NoScriptError
 
 from collector_eval.config import SessionConfig
-from collector_eval.sessions import scripts
+from collector_eval.sessions import resp, scripts
 from collector_eval.sessions.keys import Keys, session_member
-from collector_eval.sessions.router import Routed, SessionKey, TraceChunk
+from collector_eval.sessions.router import Routed, SessionKey
 
 
 @dataclass
@@ -35,29 +37,48 @@ class SessionBuffer:
     async def store(self, routed: Routed) -> int:
         """Buffer every chunk and schedule ended sessions; returns how many sessions were scheduled."""
         cfg, keys = self._cfg, self._keys
-        key_list = [keys.due]
+        commands: list[list[bytes]] = []
+        key_list = [keys.due.encode()]
         orphans: list[bytes] = []
         sessions: dict[SessionKey, list] = {}
         for chunk in routed.chunks.values():
-            if chunk.session is None:
-                key_list.append(keys.trace(chunk.trace_id))
-                payload = chunk.payload()
-                orphans += (_u32(len(payload)), payload, _u32(chunk.span_count), *_ends(chunk))
-            else:
+            if chunk.session is not None:
                 sessions.setdefault(chunk.session, []).append(chunk)
+                continue
+            key = keys.trace(chunk.trace_id)
+            key_list.append(key)
+            field, payload = _chunk_field(), chunk.payload()
+            command = [b"HSET", key, field, payload]
+            if chunk.end_spans:
+                command += (b"end_span", chunk.end_spans[-1].trace_id + chunk.end_spans[-1].span_id)
+            commands.append(command)
+            orphans += (_bytes(field), _u32(chunk.span_count), _u32(len(payload)))
         blob = [_u32(len(key_list) - 1), *orphans, _u32(len(sessions))]
         for session, chunks in sessions.items():
-            key_list.append(keys.session(session))
-            key_list += [keys.trace(c.trace_id) for c in chunks]
-            blob += (_string(session_member(session)), _string(chunks[0].id_attribute), _u32(len(chunks)))
-            blob += [_u32(16) + c.trace_id for c in chunks]
-            blob.append(_u32(len(chunks)))
+            key = keys.session(session)
+            key_list.append(key)
+            blob += (_bytes(session_member(session).encode()), _u32(len(chunks)))
+            id_attribute = chunks[0].id_attribute.encode()
             for chunk in chunks:
-                payload = chunk.payload()
-                blob += (_u32(len(payload)), payload, _u32(chunk.span_count))
-            blob += _ends(*chunks)
-        args = [time.time() + cfg.settle_delay_s, cfg.max_spans, cfg.max_bytes, int(cfg.ttl_s), int(cfg.orphan_trace_ttl_s)]
-        return int(await scripts.store_request.run(self._redis, key_list, [*args, b"".join(blob)]))
+                key_list.append(keys.trace(chunk.trace_id))
+                field, payload = _chunk_field(), chunk.payload()
+                commands.append([b"HSET", key, field, payload, b"t:" + chunk.trace_id, b"1", b"id_attribute", id_attribute])
+                blob += (_bytes(field), _u32(chunk.span_count), _u32(len(payload)))
+            ends = [e.trace_id + e.span_id for c in chunks for e in c.end_spans]
+            blob += (_u32(len(ends)), *map(_bytes, ends))
+        now = time.time()
+        args = [b"%f" % (now + cfg.settle_delay_s), b"%d" % cfg.max_spans, b"%d" % cfg.max_bytes]
+        args += (b"%d" % cfg.ttl_s, b"%d" % cfg.orphan_trace_ttl_s, b"".join(blob))
+        script = scripts.store_request
+        # The script writes too, so it fails wherever the chunks' HSETs could have (see execute_quietly).
+        evalsha = [b"EVALSHA", script.sha.encode(), b"%d" % len(key_list), *key_list, *args]
+        result = await resp.execute_quietly(self._redis, commands, evalsha)
+        if isinstance(result, NoScriptError):
+            # Redis lost its scripts (a restart): the chunks are written, the bookkeeping runs now.
+            result = await self._redis.eval(script.source, len(key_list), *key_list, *args)
+        if isinstance(result, Exception):
+            raise result
+        return int(result)
 
     async def load(self, session: SessionKey) -> StoredSession | None:
         """Every buffered span of a session, de-duplicated by span id (client retries resend spans)."""
@@ -80,8 +101,8 @@ class SessionBuffer:
         budget_spans, budget_bytes = self._cfg.max_spans, self._cfg.max_bytes
         for fields in [meta, *await pipe.execute()]:
             stored.truncated = stored.truncated or b"truncated" in fields
-            # Chunk fields are "c<counter>"; the counter grows with every chunk, so it orders them.
-            for name in sorted((f for f in fields if f.startswith(b"c")), key=lambda f: int(f[1:])):
+            # Chunk fields are "c" + arrival time: sorting them orders the chunks.
+            for name in sorted(f for f in fields if f.startswith(b"c")):
                 payload = fields[name]
                 if stored.span_count >= budget_spans or budget_bytes < len(payload):
                     stored.truncated = True
@@ -101,17 +122,16 @@ class SessionBuffer:
         return bool(await self._redis.exists(self._keys.session_result(session, revision)))
 
 
-def _ends(*chunks: TraceChunk) -> list[bytes]:
-    ends = [e.trace_id + e.span_id for c in chunks for e in c.end_spans]
-    return [_u32(len(ends)), *(_u32(len(e)) + e for e in ends)]
+def _chunk_field() -> bytes:
+    # Arrival time first, so fields sort in arrival order; random bytes keep replicas' fields apart.
+    return b"c" + time.time_ns().to_bytes(8, "big") + os.urandom(4)
 
 
 def _u32(n: int) -> bytes:
     return n.to_bytes(4, "big")
 
 
-def _string(text: str) -> bytes:
-    data = text.encode()
+def _bytes(data: bytes) -> bytes:
     return _u32(len(data)) + data
 
 

@@ -7,17 +7,18 @@ from collector_eval.sessions.router import SessionKey
 class Keys:
     def __init__(self, prefix: str):
         self.prefix = prefix
+        self._prefix_bytes = prefix.encode()
         self.due = f"{prefix}:{{due}}:sessions"
         self.jobs = f"{prefix}:{{jobs}}:stream"
 
-    def trace(self, trace_id: bytes) -> str:
-        return f"{self.prefix}:{{t:{trace_id.hex()}}}"
+    def trace(self, trace_id: bytes) -> bytes:
+        return b"%s:{t:%s}" % (self._prefix_bytes, trace_id.hex().encode())
 
     def _session_tag(self, session: SessionKey) -> str:
         return f"{self.prefix}:{{s:{session_member(session)}}}"
 
-    def session(self, session: SessionKey) -> str:
-        return self._session_tag(session)
+    def session(self, session: SessionKey) -> bytes:
+        return self._session_tag(session).encode()
 
     def session_result(self, session: SessionKey, revision: int) -> str:
         return self._session_tag(session) + f":result:{revision}"

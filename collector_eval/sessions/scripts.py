@@ -7,19 +7,23 @@ import hashlib
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
-# One call stores a whole Export request, so a request costs one round trip and is buffered all or
-# nothing. KEYS: due set, one trace hash per orphan chunk, then per session its hash followed by the
-# trace hashes of its traces. ARGV: due time, max spans, max bytes, session ttl, orphan ttl, and one
-# packed blob (see buffer.store: one blob beats hundreds of arguments, whose encoding dominated).
+# The bookkeeping half of storing an Export request; buffer.store sends it in one pipeline right after
+# the plain HSETs that wrote the request's chunks, so a request costs one round trip. Payloads never
+# pass through Lua: turning a large argument into Lua strings cost more than all the rest.
 #
-# A session is one hash: its chunks (fields "c<counter>"), its traces ("t:<trace id>"), the end span,
-# revision, id attribute, a truncated flag and "n", spans and bytes packed in one counter (spans * 2^32
-# + bytes) so that one HINCRBY both counts and returns them. A chunk of a trace no span of which has
-# named a session in the same request goes to that trace's own hash, same layout, kept for the orphan
-# TTL; when the trace joins a session, its hash gets the session's TTL. A chunk that would pass a cap is dropped and
-# the flag set. TTLs are only ever extended (a TTL within 10% of its target is left alone, which saves
-# most EXPIREs). A new end span raises the revision and (re)schedules the session; the same end span
-# again (a client retry, a second replica) changes nothing.
+# KEYS: due set, one trace hash per orphan chunk, then per session its hash followed by the trace
+# hashes of its chunks. ARGV: due time, max spans, max bytes, session ttl, orphan ttl, and a packed
+# blob (see buffer.store) naming each chunk's field, span and byte counts, and the end spans.
+#
+# A session is one hash: its chunks (fields "c..."), its traces ("t:<trace id>"), the end span,
+# revision, id attribute, a truncated flag and "n": spans and bytes packed in one counter (spans * 2^32
+# + bytes) so that one HINCRBY both counts and returns them. A chunk of a trace none of whose spans in
+# the request names a session goes to that trace's own hash, same layout, kept for the orphan TTL,
+# where an end span among its spans waits ("end_span") for the trace to join a session; when it does,
+# that hash gets the session's TTL. A chunk that passes a cap is deleted again and the flag set. TTLs
+# are only ever extended (a TTL within 10% of its target is left alone, which saves most EXPIREs). A
+# new end span raises the revision and (re)schedules the session; the same end span again (a client
+# retry, a second replica) changes nothing.
 STORE_REQUEST = """
 local due_at, max_spans, max_bytes = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local session_ttl, orphan_ttl = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -29,20 +33,17 @@ local function str() local v; v, pos = struct.unpack('>I4c0', blob, pos); return
 local function extend(key, ttl)
   if redis.call('TTL', key) < ttl * 0.9 then redis.call('EXPIRE', key, ttl) end
 end
-local function add_chunk(key, payload, count)
-  local n = redis.call('HINCRBY', key, 'n', count * 4294967296 + #payload)
+local function count_chunk(key)
+  local field, spans, bytes = str(), u32(), u32()
+  local n = redis.call('HINCRBY', key, 'n', spans * 4294967296 + bytes)
   if math.floor(n / 4294967296) > max_spans or n % 4294967296 > max_bytes then
+    redis.call('HDEL', key, field)
     redis.call('HSET', key, 'truncated', '1')
-  else
-    redis.call('HSET', key, 'c' .. n, payload)
   end
 end
 local k = 2
 for c = 1, u32() do
-  local payload, count = str(), u32()
-  add_chunk(KEYS[k], payload, count)
-  -- An end span whose trace has not named its session yet waits here for the trace to join one.
-  for e = 1, u32() do redis.call('HSET', KEYS[k], 'end_span', str()) end
+  count_chunk(KEYS[k])
   extend(KEYS[k], orphan_ttl)
   k = k + 1
 end
@@ -50,12 +51,10 @@ local scheduled = 0
 for s = 1, u32() do
   local key = KEYS[k]
   k = k + 1
-  local member, id_attribute = str(), str()
-  local fields = {'id_attribute', id_attribute}
+  local member = str()
   local ends = {}
-  for t = 1, u32() do
-    fields[#fields + 1] = 't:' .. str()
-    fields[#fields + 1] = '1'
+  for c = 1, u32() do
+    count_chunk(key)
     -- Spans of this trace that came before its id did: keep them as long as the session, and
     -- honour an end span among them.
     if redis.call('EXPIRE', KEYS[k], session_ttl) == 1 then
@@ -66,11 +65,6 @@ for s = 1, u32() do
       end
     end
     k = k + 1
-  end
-  redis.call('HSET', key, unpack(fields))
-  for c = 1, u32() do
-    local payload, count = str(), u32()
-    add_chunk(key, payload, count)
   end
   for e = 1, u32() do ends[#ends + 1] = str() end
   for _, end_span in ipairs(ends) do
