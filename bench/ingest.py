@@ -33,7 +33,7 @@ from collector_eval.redis_server import EmbeddedRedis  # noqa: E402
 METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 SPANS_PER_BATCH = 512
 SESSIONS = 100
-CONNECTIONS = 4
+CONNECTIONS = 8
 
 
 def free_port() -> int:
