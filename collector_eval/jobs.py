@@ -1,9 +1,11 @@
-"""Evaluation jobs: a Redis Stream read through a consumer group, so any replica can take any
-session, and a job whose worker died is reclaimed once it has been idle past the visibility timeout."""
+"""Redis Streams read through a consumer group: evaluation jobs, and verdicts in the outbox. Any
+replica can take any entry, and an entry whose consumer died is reclaimed once it has been idle past
+the visibility timeout."""
 from __future__ import annotations
 
 import os
 import socket
+import time
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -12,54 +14,71 @@ from redis.exceptions import ResponseError
 from collector_eval.sessions.keys import parse_session_member
 from collector_eval.sessions.router import SessionKey
 
-GROUP = "evaluators"
+Message = tuple[bytes, dict[bytes, bytes]]
+
+RECLAIM_EVERY_S = 5.0
 
 
-@dataclass
-class Job:
-    message_id: bytes
-    session: SessionKey
-
-
-class JobQueue:
-    def __init__(self, client: aioredis.Redis, stream: str, visibility_timeout_s: float):
+class StreamGroup:
+    def __init__(self, client: aioredis.Redis, stream: str, group: str, visibility_timeout_s: float):
         self._redis = client
         self._stream = stream
+        self._group = group
         self._idle_ms = int(visibility_timeout_s * 1000)
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
+        self._last_reclaim = 0.0
 
     async def ensure_group(self) -> None:
         try:
-            await self._redis.xgroup_create(self._stream, GROUP, id="0", mkstream=True)
+            await self._redis.xgroup_create(self._stream, self._group, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    async def reclaim(self, count: int) -> list[Job]:
-        """Jobs another (or an earlier, crashed) consumer took and never acknowledged."""
-        reply = await self._redis.xautoclaim(
-            self._stream, GROUP, self.consumer, min_idle_time=self._idle_ms, start_id="0-0", count=count
-        )
-        return _jobs(reply[1])
+    async def next_batch(self, count: int, block_ms: int) -> list[Message]:
+        """Up to count entries: every few seconds abandoned ones first, else new ones (blocking)."""
+        if time.monotonic() - self._last_reclaim > RECLAIM_EVERY_S:
+            self._last_reclaim = time.monotonic()
+            reclaimed = await self.reclaim(count)
+            if reclaimed:
+                return reclaimed
+        return await self.read(count, block_ms)
 
-    async def read(self, count: int, block_ms: int) -> list[Job]:
+    async def reclaim(self, count: int) -> list[Message]:
+        """Entries another (or an earlier, crashed) consumer took and never acknowledged."""
+        reply = await self._redis.xautoclaim(
+            self._stream, self._group, self.consumer, min_idle_time=self._idle_ms, start_id="0-0", count=count
+        )
+        # XAUTOCLAIM returns entries deleted meanwhile as (id, None).
+        return [(mid, fields) for mid, fields in reply[1] if fields]
+
+    async def read(self, count: int, block_ms: int) -> list[Message]:
         try:
-            reply = await self._redis.xreadgroup(GROUP, self.consumer, {self._stream: ">"}, count=count, block=block_ms)
+            reply = await self._redis.xreadgroup(
+                self._group, self.consumer, {self._stream: ">"}, count=count, block=block_ms
+            )
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
             # Redis lost its data (a restart without persistence): start the group again.
             await self.ensure_group()
             return []
-        return [job for _, messages in reply for job in _jobs(messages)]
+        return [message for _, messages in reply for message in messages]
 
-    async def ack(self, job: Job) -> None:
+    async def ack(self, message_id: bytes) -> None:
         pipe = self._redis.pipeline(transaction=False)
-        pipe.xack(self._stream, GROUP, job.message_id)
-        pipe.xdel(self._stream, job.message_id)
+        pipe.xack(self._stream, self._group, message_id)
+        pipe.xdel(self._stream, message_id)
         await pipe.execute()
 
 
-def _jobs(messages) -> list[Job]:
-    # XAUTOCLAIM returns deleted entries as (id, None).
-    return [Job(mid, parse_session_member(fields[b"session"])) for mid, fields in messages if fields]
+@dataclass
+class Job:
+    message_id: bytes
+    session: SessionKey
+    trigger: str  # empty: the one recorded with the session (end_span, late_spans)
+
+    @classmethod
+    def from_message(cls, message: Message) -> "Job":
+        message_id, fields = message
+        return cls(message_id, parse_session_member(fields[b"session"]), fields.get(b"trigger", b"").decode())

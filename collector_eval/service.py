@@ -12,12 +12,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from collector_eval.aio import cancel_all
+from collector_eval.auth import BearerTokenAuth, load_tokens
 from collector_eval.config import Config
 from collector_eval.evaluators import build_evaluators
 from collector_eval.export.otlp_grpc import OtlpGrpcClient
-from collector_eval.export.results import ConsoleResults, OtlpResults, ResultsExporter
+from collector_eval.export.outbox import GROUP as PUBLISHERS
+from collector_eval.export.outbox import OutboxPublisher
 from collector_eval.forwarder import Forwarder
-from collector_eval.jobs import JobQueue
+from collector_eval.jobs import StreamGroup
 from collector_eval.judge import Judge
 from collector_eval.receiver import TraceReceiver, start_grpc_server
 from collector_eval.redis_server import EmbeddedRedis
@@ -26,6 +28,7 @@ from collector_eval.sessions.keys import Keys
 from collector_eval.sessions.router import SessionRouter
 from collector_eval.sessions.scripts import load_scripts
 from collector_eval.sessions.triggers import DuePoller
+from collector_eval.worker import GROUP as EVALUATORS
 from collector_eval.worker import EvaluationWorker
 
 log = logging.getLogger("collector_eval")
@@ -36,11 +39,13 @@ DRAIN_TIMEOUT_S = 10
 @dataclass
 class Service:
     cfg: Config
-    results: ResultsExporter | None = None  # tests may inject their own
     port: int = 0
     receiver: TraceReceiver | None = None
     worker: EvaluationWorker | None = None
+    publisher: OutboxPublisher | None = None
+    _verdict_client: OtlpGrpcClient | None = None
     judge: Judge | None = None
+    auth: BearerTokenAuth | None = None
     _embedded: EmbeddedRedis | None = None
     _redis: aioredis.Redis | None = None
     _server: object = None
@@ -49,6 +54,9 @@ class Service:
 
     async def start(self) -> None:
         cfg = self.cfg
+        # Before anything starts: an unreadable tokens_file must not leave a redis-server behind.
+        tokens = load_tokens(cfg.receiver.grpc.auth)
+        self.auth = BearerTokenAuth(tokens) if tokens else None
         url = cfg.redis.url
         if not url:
             self._embedded = EmbeddedRedis(cfg.redis.embedded_binary)
@@ -72,8 +80,12 @@ class Service:
         client = OtlpGrpcClient(cfg.exporters.otlp) if cfg.exporters.otlp.endpoint else None
         self._forwarder = Forwarder(client, cfg.exporters.otlp.queue_size, cfg.exporters.otlp.num_consumers)
         self._forwarder.start()
-        if self.results is None:
-            self.results = OtlpResults(self._forwarder) if client else ConsoleResults()
+        visibility = cfg.jobs.visibility_timeout_s
+        # Verdicts get their own connection: a queue of forwarded spans must not hold them up.
+        self._verdict_client = OtlpGrpcClient(cfg.exporters.otlp) if client else None
+        self.publisher = OutboxPublisher(
+            StreamGroup(self._redis, keys.outbox, PUBLISHERS, visibility), self._verdict_client, cfg.jobs.poll_interval_s
+        )
 
         self.judge = Judge(cfg.judge)
         evaluators = build_evaluators(cfg.evaluators)
@@ -81,15 +93,19 @@ class Service:
             log.warning("judge evaluators are off: %s", self.judge.disabled_reason)
 
         self.worker = EvaluationWorker(
-            cfg, buffer, JobQueue(self._redis, keys.jobs, cfg.jobs.visibility_timeout_s), evaluators, self.judge, self.results
+            cfg, buffer, StreamGroup(self._redis, keys.jobs, EVALUATORS, visibility), evaluators, self.judge
         )
         self._tasks = [
             asyncio.create_task(DuePoller(self._redis, keys, cfg.jobs).run()),
             asyncio.create_task(self.worker.run()),
+            asyncio.create_task(self.publisher.run()),
         ]
         self.receiver = TraceReceiver(SessionRouter(cfg.session), buffer, self._forwarder)
         self._server, self.port = await start_grpc_server(
-            cfg.receiver.grpc, [self.receiver.handler()], share_port=cfg.processes > 1
+            cfg.receiver.grpc,
+            [self.receiver.handler()],
+            share_port=cfg.processes > 1,
+            interceptors=[self.auth] if self.auth else [],
         )
         log.info("receiving OTLP/gRPC on %s", cfg.receiver.grpc.endpoint.rsplit(":", 1)[0] + f":{self.port}")
 
@@ -101,6 +117,8 @@ class Service:
             await self.worker.stop()
         if self._forwarder is not None:
             await self._forwarder.stop(DRAIN_TIMEOUT_S)
+        if self._verdict_client is not None:
+            await self._verdict_client.close()
         if self.judge is not None:
             await self.judge.aclose()
         if self._redis is not None:

@@ -1,5 +1,6 @@
-"""Evaluation worker: takes a job, loads the session, rebuilds the transcript, runs the evaluators
-concurrently, claims the revision's verdict (once, across replicas) and publishes it."""
+"""Evaluation worker: takes a job, claims the session's next revision, rebuilds the transcript, runs
+the evaluators concurrently, and commits the verdict to the outbox; the job is acknowledged only
+then, so a worker that dies mid-job has its job taken over and the verdict is still published once."""
 from __future__ import annotations
 
 import asyncio
@@ -13,16 +14,19 @@ from redis.exceptions import RedisError
 from collector_eval.aio import cancel_all
 from collector_eval.config import Config
 from collector_eval.evaluators.base import EvaluationResult, Evaluator
-from collector_eval.export.carrier import Verdict
-from collector_eval.export.results import ResultsExporter
-from collector_eval.jobs import Job, JobQueue
+from collector_eval.export.carrier import Verdict, build_carrier, verdict_to_dict
+from collector_eval.jobs import Job, StreamGroup
 from collector_eval.judge import Judge
 from collector_eval.sessions.buffer import SessionBuffer
 from collector_eval.transcript import build_transcript, elide
 
 log = logging.getLogger("collector_eval.worker")
 
-RECLAIM_EVERY_S = 5.0
+GROUP = "evaluators"
+
+
+class OutboxFull(Exception):
+    pass
 
 
 class EvaluationWorker:
@@ -30,59 +34,56 @@ class EvaluationWorker:
         self,
         cfg: Config,
         buffer: SessionBuffer,
-        jobs: JobQueue,
+        jobs: StreamGroup,
         evaluators: list[Evaluator],
         judge: Judge | None,
-        results: ResultsExporter,
     ):
         self._cfg = cfg
         self._buffer = buffer
         self._jobs = jobs
         self._evaluators = evaluators
         self._judge = judge
-        self._results = results
         self._running: set[asyncio.Task] = set()
         self.verdicts = 0
 
     async def run(self) -> None:
         await self._jobs.ensure_group()
-        last_reclaim = 0.0
+        block_ms = max(1, int(self._cfg.jobs.poll_interval_s * 1000))
         while True:
             free = self._cfg.jobs.workers - len(self._running)
             if free <= 0:
                 await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
                 continue
             try:
-                jobs: list[Job] = []
-                if time.monotonic() - last_reclaim > RECLAIM_EVERY_S:
-                    last_reclaim = time.monotonic()
-                    jobs = await self._jobs.reclaim(free)
-                if not jobs:
-                    jobs = await self._jobs.read(free, block_ms=max(1, int(self._cfg.jobs.poll_interval_s * 1000)))
+                messages = await self._jobs.next_batch(free, block_ms)
             except RedisError as exc:
                 log.warning("cannot read jobs: %s", exc)
                 await asyncio.sleep(1)
                 continue
-            for job in jobs:
-                task = asyncio.create_task(self._run_job(job))
+            for message in messages:
+                task = asyncio.create_task(self._run_job(Job.from_message(message)))
                 self._running.add(task)
                 task.add_done_callback(self._running.discard)
 
     async def _run_job(self, job: Job) -> None:
         try:
             await self.process(job)
-            await self._jobs.ack(job)
+            await self._jobs.ack(job.message_id)
+        except OutboxFull:
+            log.error("outbox full (jobs.outbox_max_len): verdict of session %s waits for the downstream", job.session)
         except Exception:
-            # Unacknowledged: the job is reclaimed after the visibility timeout and tried again.
+            # Unacknowledged: the job is taken over after the visibility timeout and tried again.
             log.exception("evaluating session %s failed", job.session)
 
     async def process(self, job: Job) -> Verdict | None:
+        claim = await self._buffer.claim(job.session)
+        if claim is None:
+            return None  # expired, or nothing new since its last verdict
         stored = await self._buffer.load(job.session)
         if stored is None:
-            log.warning("session %s expired before it could be judged", job.session)
             return None
-        if await self._buffer.result_exists(stored.key, stored.revision):
-            return None
+        stored.revision = claim.revision
+        stored.trigger = job.trigger or claim.trigger or "end_span"
         start_ns = time.time_ns()
         transcript = build_transcript(stored.resource_spans)
         if self._judge is not None:
@@ -97,10 +98,19 @@ class EvaluationWorker:
             end_ns=time.time_ns(),
             annotator_kinds={ev.name: "LLM" if ev.needs_judge else "CODE" for ev in self._evaluators},
         )
-        record = json.dumps({"revision": stored.revision, "results": [asdict(r) for r in results]})
-        if not await self._buffer.record_result(stored.key, stored.revision, record):
-            return None  # another replica judged this revision first
-        await self._results.publish(verdict)
+        record = json.dumps({"revision": claim.revision, "results": [asdict(r) for r in results]})
+        committed = await self._buffer.commit(
+            stored,
+            claim,
+            record,
+            build_carrier(verdict).SerializeToString(),
+            json.dumps(verdict_to_dict(verdict), ensure_ascii=False),
+            self._cfg.jobs.outbox_max_len,
+        )
+        if committed < 0:
+            raise OutboxFull()
+        if committed == 0:
+            return None  # this revision's verdict was committed by an earlier run of the job
         self.verdicts += 1
         return verdict
 

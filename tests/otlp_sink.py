@@ -18,7 +18,7 @@ def _retry_info(delay_s: float) -> bytes:
 
 
 class OtlpSink(trace_service_pb2_grpc.TraceServiceServicer):
-    def __init__(self):
+    def __init__(self, port: int = 0):
         self.requests: list[trace_service_pb2.ExportTraceServiceRequest] = []
         # Scripted failures, answered (and consumed) before any request is accepted: (code, retry delay s | None).
         self.failures: list[tuple[grpc.StatusCode, float | None]] = []
@@ -26,7 +26,7 @@ class OtlpSink(trace_service_pb2_grpc.TraceServiceServicer):
         self._lock = threading.Lock()
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(self, self._server)
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        self.port = self._server.add_insecure_port(f"127.0.0.1:{port}")
         self.endpoint = f"127.0.0.1:{self.port}"
 
     def Export(self, request, context):

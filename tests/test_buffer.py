@@ -24,8 +24,9 @@ def test_every_session_and_trace_key_has_a_ttl(service, sink, judge, redis_url):
         assert 0 < ttls[key] <= 500, key
     for key in trace_keys:
         assert 0 < ttls[key] <= 60, key
-    # The due set empties as sessions are dispatched; the job stream is capped by length.
-    assert {k for k in ttls if ttls[k] < 0} <= {f"{prefix}:{{due}}:sessions".encode(), f"{prefix}:{{jobs}}:stream".encode()}
+    # The trigger sets empty as sessions are dispatched; the job and outbox streams are capped by length.
+    queues = {f"{prefix}:{name}".encode() for name in ("{due}:sessions", "{jobs}:stream", "{outbox}:stream")}
+    assert {k for k in ttls if ttls[k] < 0} <= queues
 
 
 def test_span_cap_truncates_and_the_verdict_says_so(service, sink, judge):

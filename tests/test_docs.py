@@ -189,6 +189,7 @@ def _verdict(results: list[EvaluationResult]) -> Verdict:
     session = SimpleNamespace(
         key=SessionKey("chat-app", "sess-1"),
         revision=1,
+        trigger="end_span",
         end_trace_id=b"\x01" * 16,
         end_span_id=b"\x02" * 8,
         id_attribute="gen_ai.conversation.id",

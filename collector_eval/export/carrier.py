@@ -54,6 +54,8 @@ def build_carrier(verdict: Verdict) -> ExportTraceServiceRequest:
         "session.id": session.key.session_id,
         "collector_eval.tenant": session.key.tenant,
         "collector_eval.revision": session.revision,
+        # What made this evaluation run: end_span, late_spans, idle_timeout or max_duration.
+        "collector_eval.trigger": session.trigger,
         "collector_eval.session.spans": session.span_count,
         "collector_eval.session.truncated": session.truncated,
         "collector_eval.transcript.truncated": verdict.transcript_truncated,
@@ -140,6 +142,7 @@ def verdict_to_dict(verdict: Verdict) -> dict:
         "session_id": session.key.session_id,
         "tenant": session.key.tenant,
         "revision": session.revision,
+        "trigger": session.trigger,
         "trace_id": session.end_trace_id.hex(),
         "parent_span_id": session.end_span_id.hex(),
         "judge_model": verdict.judge_model,

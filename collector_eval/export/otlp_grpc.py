@@ -13,6 +13,7 @@ from grpc_status import rpc_status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from collector_eval.config import OtlpExporterConfig
+from collector_eval.tls import channel_credentials
 
 log = logging.getLogger("collector_eval.export")
 
@@ -38,9 +39,8 @@ class OtlpGrpcClient:
         if cfg.insecure:
             self._channel = grpc.aio.insecure_channel(cfg.endpoint, options=options, compression=compression)
         else:
-            self._channel = grpc.aio.secure_channel(
-                cfg.endpoint, grpc.ssl_channel_credentials(), options=options, compression=compression
-            )
+            credentials = channel_credentials(cfg.ca_file, "exporters.otlp.ca_file")
+            self._channel = grpc.aio.secure_channel(cfg.endpoint, credentials, options=options, compression=compression)
         self._export = self._channel.unary_unary(
             EXPORT_METHOD,
             request_serializer=None,  # payloads are already serialized bytes
@@ -50,9 +50,11 @@ class OtlpGrpcClient:
         self.sent = 0
         self.dropped = 0
 
-    async def send(self, payload: bytes) -> bool:
-        """Deliver one request; False once it was given up (not retryable, or retried past max_elapsed_s)."""
-        deadline = time.monotonic() + self._cfg.max_elapsed_s
+    async def send(self, payload: bytes, max_elapsed_s: float | None = None) -> bool:
+        """Deliver one request; False once it was given up: not retryable, or retried past
+        max_elapsed_s (default: the exporter's setting; math.inf: until the downstream takes it)."""
+        max_elapsed_s = self._cfg.max_elapsed_s if max_elapsed_s is None else max_elapsed_s
+        deadline = time.monotonic() + max_elapsed_s
         backoff = BACKOFF_INITIAL_S
         while True:
             try:
@@ -67,7 +69,7 @@ class OtlpGrpcClient:
                 wait = delay if delay is not None else backoff * random.uniform(0.5, 1.0)
                 if time.monotonic() + wait > deadline:
                     log.error("downstream %s unavailable for %.0fs (%s); export dropped",
-                              self._cfg.endpoint, self._cfg.max_elapsed_s, err.code().name)
+                              self._cfg.endpoint, max_elapsed_s, err.code().name)
                     self.dropped += 1
                     return False
                 await asyncio.sleep(wait)

@@ -19,13 +19,23 @@ from collector_eval.sessions.router import Routed, SessionKey
 @dataclass
 class StoredSession:
     key: SessionKey
-    revision: int
+    # The span the verdict hangs under: the end span, or the session's last span when it was judged
+    # without one (idle timeout, maximum duration).
     end_trace_id: bytes
     end_span_id: bytes
     id_attribute: str
     resource_spans: list[ResourceSpans] = field(default_factory=list)
     span_count: int = 0
     truncated: bool = False
+    revision: int = 0
+    trigger: str = ""
+
+
+@dataclass
+class Claim:
+    revision: int
+    counter: bytes  # the session's span/byte counter this revision covers
+    trigger: str
 
 
 class SessionBuffer:
@@ -38,7 +48,7 @@ class SessionBuffer:
         """Buffer every chunk and schedule ended sessions; returns how many sessions were scheduled."""
         cfg, keys = self._cfg, self._keys
         commands: list[list[bytes]] = []
-        key_list = [keys.due.encode()]
+        key_list = [keys.due.encode(), keys.idle.encode(), keys.max_duration.encode()]
         orphans: list[bytes] = []
         sessions: dict[SessionKey, list] = {}
         for chunk in routed.chunks.values():
@@ -53,7 +63,7 @@ class SessionBuffer:
                 command += (b"end_span", chunk.end_spans[-1].trace_id + chunk.end_spans[-1].span_id)
             commands.append(command)
             orphans += (_bytes(field), _u32(chunk.span_count), _u32(len(payload)))
-        blob = [_u32(len(key_list) - 1), *orphans, _u32(len(sessions))]
+        blob = [_u32(len(key_list) - 3), *orphans, _u32(len(sessions))]
         for session, chunks in sessions.items():
             key = keys.session(session)
             key_list.append(key)
@@ -68,7 +78,9 @@ class SessionBuffer:
             blob += (_u32(len(ends)), *map(_bytes, ends))
         now = time.time()
         args = [b"%f" % (now + cfg.settle_delay_s), b"%d" % cfg.max_spans, b"%d" % cfg.max_bytes]
-        args += (b"%d" % cfg.ttl_s, b"%d" % cfg.orphan_trace_ttl_s, b"".join(blob))
+        args += (b"%d" % cfg.ttl_s, b"%d" % cfg.orphan_trace_ttl_s, b"%f" % now)
+        args += (b"1" if cfg.late_spans == "reevaluate" else b"0", b"%f" % cfg.idle_timeout_s, b"%f" % cfg.max_duration_s)
+        args.append(b"".join(blob))
         script = scripts.store_request
         # The script writes too, so it fails wherever the chunks' HSETs could have (see execute_quietly).
         evalsha = [b"EVALSHA", script.sha.encode(), b"%d" % len(key_list), *key_list, *args]
@@ -80,15 +92,21 @@ class SessionBuffer:
             raise result
         return int(result)
 
+    async def claim(self, session: SessionKey) -> Claim | None:
+        """The next revision of a session to judge, or None when there is nothing new to judge."""
+        reply = await scripts.claim_revision.run(self._redis, [self._keys.session(session)], [])
+        if reply[0] <= 0:
+            return None
+        return Claim(int(reply[0]), reply[1], reply[2].decode())
+
     async def load(self, session: SessionKey) -> StoredSession | None:
         """Every buffered span of a session, de-duplicated by span id (client retries resend spans)."""
         meta = await self._redis.hgetall(self._keys.session(session))
-        if b"end_span" not in meta:
+        if b"n" not in meta:
             return None
-        end = meta[b"end_span"]  # trace id (16 bytes) + span id (8)
+        end = meta.get(b"end_span", b"")  # trace id (16 bytes) + span id (8)
         stored = StoredSession(
             key=session,
-            revision=int(meta.get(b"revision", b"0")),
             end_trace_id=end[:16],
             end_span_id=end[16:],
             id_attribute=meta.get(b"id_attribute", b"").decode(),
@@ -109,17 +127,28 @@ class SessionBuffer:
                     break
                 budget_bytes -= len(payload)
                 stored.span_count += _dedupe_into(TracesData.FromString(payload), seen, stored.resource_spans)
+        if not end:
+            last = max(
+                (span for rs in stored.resource_spans for ss in rs.scope_spans for span in ss.spans),
+                key=lambda span: span.end_time_unix_nano,
+                default=None,
+            )
+            if last is None:
+                return None
+            stored.end_trace_id, stored.end_span_id = last.trace_id, last.span_id
         return stored
 
-    async def record_result(self, session: SessionKey, revision: int, result_json: str) -> bool:
-        """Claim a session revision's verdict; False when another worker or an earlier run has it."""
-        ok = await self._redis.set(
-            self._keys.session_result(session, revision), result_json, nx=True, ex=int(self._cfg.ttl_s)
+    async def commit(self, stored: StoredSession, claim: Claim, record: str, otlp: bytes, line: str, outbox_max_len: int) -> int:
+        """Record a revision's verdict and queue it for delivery, atomically. 1: committed; 0: this
+        revision was committed before (a job taken over); -1: the outbox is full."""
+        keys = self._keys
+        return int(
+            await scripts.commit_verdict.run(
+                self._redis,
+                [keys.session(stored.key), keys.session_result(stored.key, claim.revision), keys.outbox, keys.outbox_overflow],
+                [claim.counter, record, otlp, line, int(self._cfg.ttl_s), outbox_max_len],
+            )
         )
-        return bool(ok)
-
-    async def result_exists(self, session: SessionKey, revision: int) -> bool:
-        return bool(await self._redis.exists(self._keys.session_result(session, revision)))
 
 
 def _chunk_field() -> bytes:

@@ -8,8 +8,15 @@ class Keys:
     def __init__(self, prefix: str):
         self.prefix = prefix
         self._prefix_bytes = prefix.encode()
+        # Sessions waiting for their settle delay after an end span (or late spans) ...
         self.due = f"{prefix}:{{due}}:sessions"
+        # ... for the idle timeout, scored by last span + timeout ...
+        self.idle = f"{prefix}:{{idle}}:sessions"
+        # ... and for the maximum duration, scored by first span + duration.
+        self.max_duration = f"{prefix}:{{maxdur}}:sessions"
         self.jobs = f"{prefix}:{{jobs}}:stream"
+        self.outbox = f"{prefix}:{{outbox}}:stream"
+        self.outbox_overflow = f"{prefix}:{{outbox}}:overflow"
 
     def trace(self, trace_id: bytes) -> bytes:
         return b"%s:{t:%s}" % (self._prefix_bytes, trace_id.hex().encode())

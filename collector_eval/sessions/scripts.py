@@ -11,23 +11,27 @@ from redis.exceptions import NoScriptError
 # the plain HSETs that wrote the request's chunks, so a request costs one round trip. Payloads never
 # pass through Lua: turning a large argument into Lua strings cost more than all the rest.
 #
-# KEYS: due set, one trace hash per orphan chunk, then per session its hash followed by the trace
-# hashes of its chunks. ARGV: due time, max spans, max bytes, session ttl, orphan ttl, and a packed
-# blob (see buffer.store) naming each chunk's field, span and byte counts, and the end spans.
+# KEYS: due set, idle set, max-duration set, one trace hash per orphan chunk, then per session its
+# hash followed by the trace hashes of its chunks. ARGV: due time, max spans, max bytes, session ttl,
+# orphan ttl, now, late-spans re-evaluation (1 or 0), idle timeout, max duration (0: off), and a
+# packed blob (see buffer.store) naming each chunk's field, span and byte counts, and the end spans.
 #
-# A session is one hash: its chunks (fields "c..."), its traces ("t:<trace id>"), the end span,
-# revision, id attribute, a truncated flag and "n": spans and bytes packed in one counter (spans * 2^32
-# + bytes) so that one HINCRBY both counts and returns them. A chunk of a trace none of whose spans in
-# the request names a session goes to that trace's own hash, same layout, kept for the orphan TTL,
-# where an end span among its spans waits ("end_span") for the trace to join a session; when it does,
-# that hash gets the session's TTL. A chunk that passes a cap is deleted again and the flag set. TTLs
-# are only ever extended (a TTL within 10% of its target is left alone, which saves most EXPIREs). A
-# new end span raises the revision and (re)schedules the session; the same end span again (a client
-# retry, a second replica) changes nothing.
+# A session is one hash: its chunks (fields "c..."), its traces ("t:<trace id>"), the end span, the
+# trigger that scheduled it, its revision (raised by the worker that judges it), judged_n (the counter
+# judged last), id attribute, a truncated flag and "n": spans and bytes packed in one counter (spans *
+# 2^32 + bytes) so that one HINCRBY both counts and returns them. A chunk of a trace none of whose
+# spans in the request names a session goes to that trace's own hash, same layout, kept for the
+# orphan TTL, where an end span among its spans waits ("end_span") for the trace to join a session;
+# when it does, that hash gets the session's TTL. A chunk that passes a cap is deleted again and the
+# flag set. TTLs are only ever extended (a TTL within 10% of its target is left alone, which saves
+# most EXPIREs). A new end span (re)schedules the session; the same end span again (a client retry, a
+# second replica) changes nothing. Spans of a session judged before schedule it again when late spans
+# are re-evaluated.
 STORE_REQUEST = """
 local due_at, max_spans, max_bytes = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local session_ttl, orphan_ttl = tonumber(ARGV[4]), tonumber(ARGV[5])
-local blob, pos = ARGV[6], 1
+local session_ttl, orphan_ttl, now = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local reevaluate, idle, max_duration = ARGV[7] == '1', tonumber(ARGV[8]), tonumber(ARGV[9])
+local blob, pos = ARGV[10], 1
 local function u32() local v; v, pos = struct.unpack('>I4', blob, pos); return v end
 local function str() local v; v, pos = struct.unpack('>I4c0', blob, pos); return v end
 local function extend(key, ttl)
@@ -41,7 +45,7 @@ local function count_chunk(key)
     redis.call('HSET', key, 'truncated', '1')
   end
 end
-local k = 2
+local k = 4
 for c = 1, u32() do
   count_chunk(KEYS[k])
   extend(KEYS[k], orphan_ttl)
@@ -67,29 +71,73 @@ for s = 1, u32() do
     k = k + 1
   end
   for e = 1, u32() do ends[#ends + 1] = str() end
+  local ended = false
   for _, end_span in ipairs(ends) do
     if redis.call('HGET', key, 'end_span') ~= end_span then
-      redis.call('HSET', key, 'end_span', end_span)
-      redis.call('HINCRBY', key, 'revision', 1)
+      redis.call('HSET', key, 'end_span', end_span, 'trigger', 'end_span')
       redis.call('ZADD', KEYS[1], due_at, member)
+      ended = true
+    end
+  end
+  if ended then
+    scheduled = scheduled + 1
+  elseif reevaluate and redis.call('HEXISTS', key, 'revision') == 1 then
+    -- Judged (or being judged) already: these spans make a new revision.
+    if redis.call('ZADD', KEYS[1], 'NX', due_at, member) == 1 then
+      redis.call('HSET', key, 'trigger', 'late_spans')
       scheduled = scheduled + 1
     end
   end
+  if idle > 0 then redis.call('ZADD', KEYS[2], now + idle, member) end
+  if max_duration > 0 then redis.call('ZADD', KEYS[3], 'NX', now + max_duration, member) end
   extend(key, session_ttl)
 end
 return scheduled
 """
 
-# KEYS: due set, job stream. ARGV: now, batch size, stream max length.
+# KEYS: due set, idle set, max-duration set, job stream. ARGV: now, batch size, stream max length.
 # Moving due sessions to the stream in one script means a session is queued exactly once even when
-# several replicas poll at the same moment.
+# several replicas poll at the same moment. A job from the due set takes its trigger from the session
+# hash; the other two name theirs.
 DISPATCH_DUE = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, m in ipairs(due) do
-  redis.call('ZREM', KEYS[1], m)
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'session', m)
+local moved = 0
+local sources = {{KEYS[1], ''}, {KEYS[2], 'idle_timeout'}, {KEYS[3], 'max_duration'}}
+for _, source in ipairs(sources) do
+  local due = redis.call('ZRANGEBYSCORE', source[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+  for _, m in ipairs(due) do
+    redis.call('ZREM', source[1], m)
+    redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'session', m, 'trigger', source[2])
+  end
+  moved = moved + #due
 end
-return #due
+return moved
+"""
+
+# KEYS: session hash. A worker's claim on a job: nothing to do when the session is gone, or when no
+# span arrived since it was last judged (a duplicate trigger, a job finished before its worker died);
+# else the session's next revision, the counter it covers and the trigger that scheduled it.
+CLAIM_REVISION = """
+local n = redis.call('HGET', KEYS[1], 'n')
+if not n then return {-1} end
+if n == redis.call('HGET', KEYS[1], 'judged_n') then return {0} end
+local revision = redis.call('HINCRBY', KEYS[1], 'revision', 1)
+return {revision, n, redis.call('HGET', KEYS[1], 'trigger') or ''}
+"""
+
+# KEYS: session hash, the revision's result key, outbox stream, outbox overflow counter.
+# ARGV: judged counter, result record, OTLP carrier request, console line, result ttl, outbox max length.
+# The verdict is recorded and queued for delivery in one step, so it is published once even when the
+# job is taken over later. 0: already committed; -1: outbox full (counted; the job retries later).
+COMMIT_VERDICT = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if redis.call('XLEN', KEYS[3]) >= tonumber(ARGV[6]) then
+  redis.call('INCR', KEYS[4])
+  return -1
+end
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[5])
+redis.call('XADD', KEYS[3], '*', 'otlp', ARGV[3], 'json', ARGV[4])
+redis.call('HSET', KEYS[1], 'judged_n', ARGV[1])
+return 1
 """
 
 
@@ -105,8 +153,8 @@ class Script:
             return await client.eval(self.source, len(keys), *keys, *args)
 
 
-SCRIPTS = [Script(s) for s in (STORE_REQUEST, DISPATCH_DUE)]
-store_request, dispatch_due = SCRIPTS
+SCRIPTS = [Script(s) for s in (STORE_REQUEST, DISPATCH_DUE, CLAIM_REVISION, COMMIT_VERDICT)]
+store_request, dispatch_due, claim_revision, commit_verdict = SCRIPTS
 
 
 async def load_scripts(client: aioredis.Redis) -> None:

@@ -1,5 +1,6 @@
-"""End trigger, second half: sessions whose settle delay has passed move from the due set to the job
-stream. (The first half, scheduling on an end span, runs with the buffer write: see buffer.store.)"""
+"""Triggers, second half: sessions whose settle delay, idle timeout or maximum duration has passed
+move to the job stream. (The first half, scheduling them, runs with the buffer write: see
+buffer.store.)"""
 from __future__ import annotations
 
 import asyncio
@@ -26,7 +27,9 @@ class DuePoller:
 
     async def dispatch_once(self) -> int:
         moved = await scripts.dispatch_due.run(
-            self._redis, [self._keys.due, self._keys.jobs], [time.time(), BATCH, self._cfg.stream_max_len]
+            self._redis,
+            [self._keys.due, self._keys.idle, self._keys.max_duration, self._keys.jobs],
+            [time.time(), BATCH, self._cfg.stream_max_len],
         )
         return int(moved)
 
@@ -34,7 +37,7 @@ class DuePoller:
         while True:
             try:
                 # A full batch means more may be due right now: poll again without sleeping.
-                if await self.dispatch_once() == BATCH:
+                if await self.dispatch_once() >= BATCH:
                     continue
             except RedisError as exc:
                 log.warning("cannot dispatch due sessions: %s", exc)

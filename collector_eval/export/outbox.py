@@ -1,0 +1,54 @@
+"""Results out: verdicts wait in the outbox stream until the downstream has accepted them, so a
+downstream outage delays verdicts and a crash loses none; with no downstream configured they are
+printed to stdout, one JSON object per line."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import sys
+from typing import TextIO
+
+from redis.exceptions import RedisError
+
+from collector_eval.export.otlp_grpc import OtlpGrpcClient
+from collector_eval.jobs import Message, StreamGroup
+
+log = logging.getLogger("collector_eval.outbox")
+
+GROUP = "publishers"
+BATCH = 16
+
+
+class OutboxPublisher:
+    def __init__(self, outbox: StreamGroup, client: OtlpGrpcClient | None, poll_interval_s: float, stream: TextIO = sys.stdout):
+        self._outbox = outbox
+        self._client = client
+        self._poll_ms = max(1, int(poll_interval_s * 1000))
+        self._stream = stream
+        self.published = 0
+        self.dropped = 0
+
+    async def run(self) -> None:
+        await self._outbox.ensure_group()
+        while True:
+            try:
+                messages = await self._outbox.next_batch(BATCH, self._poll_ms)
+                await asyncio.gather(*(self._publish(m) for m in messages))
+            except RedisError as exc:
+                log.warning("cannot read the outbox: %s", exc)
+                await asyncio.sleep(1)
+
+    async def _publish(self, message: Message) -> None:
+        message_id, fields = message
+        if self._client is None:
+            self._stream.write(fields[b"json"].decode() + "\n")
+            self._stream.flush()
+        elif not await self._client.send(fields[b"otlp"], max_elapsed_s=math.inf):
+            # Only a downstream that refuses the request itself (not an outage) gets here: retrying
+            # the same bytes would block every verdict behind it.
+            self.dropped += 1
+            log.error("verdict %s refused by the downstream; dropped", message_id.decode())
+        else:
+            self.published += 1
+        await self._outbox.ack(message_id)

@@ -1,0 +1,136 @@
+"""Verdicts are durable: late spans make new revisions, quiet sessions are judged, and a downstream
+outage or a full outbox delays verdicts without losing or doubling any."""
+from __future__ import annotations
+
+import time
+
+import redis
+
+from otlp_sink import OtlpSink
+from test_end_to_end import goal_answer, make_provider, send_session, span_attrs
+
+
+def test_late_spans_are_judged_as_a_new_revision(service, sink, judge):
+    judge.default = goal_answer(["a"], [])
+    svc = service()
+    provider = make_provider("chat-app", svc.endpoint)
+    send_session(provider, "sess-late-rev")
+    sink.wait_for(lambda s: len(s.carriers()) == 1)
+    provider.get_tracer("t").start_span(
+        "ChatCompletion",
+        attributes={
+            "session.id": "sess-late-rev",
+            "llm.input_messages.0.message.role": "user",
+            "llm.input_messages.0.message.content": "one more thing",
+            "llm.output_messages.0.message.role": "assistant",
+            "llm.output_messages.0.message.content": "sure, here it is",
+        },
+    ).end()
+    provider.force_flush()
+    sink.wait_for(lambda s: len(s.carriers()) == 2)
+    first, second = sorted((span_attrs(c) for _, _, c in sink.carriers()), key=lambda a: a["collector_eval.revision"])
+    assert (first["collector_eval.revision"], first["collector_eval.trigger"]) == (1, "end_span")
+    assert (second["collector_eval.revision"], second["collector_eval.trigger"]) == (2, "late_spans")
+    assert "sure, here it is" in judge.requests[-1]["messages"][-1]["content"]
+    time.sleep(1.0)
+    assert len(sink.carriers()) == 2
+
+
+def test_late_spans_ignored_when_configured(service, sink, judge):
+    judge.default = goal_answer(["a"], [])
+    svc = service(session={"late_spans": "ignore"})
+    provider = make_provider("chat-app", svc.endpoint)
+    send_session(provider, "sess-late-ignored")
+    sink.wait_for(lambda s: len(s.carriers()) == 1)
+    provider.get_tracer("t").start_span("ChatCompletion", attributes={"session.id": "sess-late-ignored"}).end()
+    provider.force_flush()
+    time.sleep(1.5)
+    assert len(sink.carriers()) == 1 and len(judge.requests) == 1
+
+
+def test_idle_session_without_end_span_is_judged(service, sink, judge):
+    judge.default = goal_answer(["a"], [])
+    svc = service(session={"idle_timeout_s": 0.5})
+    provider = make_provider("chat-app", svc.endpoint)
+    tracer = provider.get_tracer("t")
+    last = None
+    for question in ("first question", "second question"):
+        last = tracer.start_span(
+            "ChatCompletion",
+            attributes={
+                "session.id": "sess-idle",
+                "llm.input_messages.0.message.role": "user",
+                "llm.input_messages.0.message.content": question,
+                "llm.output_messages.0.message.role": "assistant",
+                "llm.output_messages.0.message.content": "an answer",
+            },
+        )
+        last.end()
+    provider.force_flush()
+    sink.wait_for(lambda s: len(s.carriers()) == 1)
+    carrier = sink.carriers()[0][2]
+    assert span_attrs(carrier)["collector_eval.trigger"] == "idle_timeout"
+    # With no end span, the verdict hangs under the session's last span.
+    assert carrier.parent_span_id == last.get_span_context().span_id.to_bytes(8, "big")
+    time.sleep(1.0)
+    assert len(sink.carriers()) == 1  # judged once: nothing new arrived since
+
+
+def test_max_duration_judges_a_session_that_never_ends(service, sink, judge):
+    judge.default = goal_answer(["a"], [])
+    svc = service(session={"max_duration_s": 0.5})
+    provider = make_provider("chat-app", svc.endpoint)
+    provider.get_tracer("t").start_span(
+        "ChatCompletion",
+        attributes={
+            "session.id": "sess-long",
+            "llm.input_messages.0.message.role": "user",
+            "llm.input_messages.0.message.content": "still talking",
+        },
+    ).end()
+    provider.force_flush()
+    sink.wait_for(lambda s: len(s.carriers()) == 1)
+    assert span_attrs(sink.carriers()[0][2])["collector_eval.trigger"] == "max_duration"
+
+
+def test_downstream_outage_delays_verdicts_and_loses_none(service, sink, judge):
+    judge.default = goal_answer(["a"], [])
+    svc = service()
+    port = sink.port
+    sink.stop()
+    provider = make_provider("chat-app", svc.endpoint)
+    for i in range(3):
+        send_session(provider, f"sess-outage-{i}")
+    time.sleep(2.0)  # judged meanwhile; the verdicts wait in the outbox
+    assert len(judge.requests) == 3
+    revived = OtlpSink(port).start()
+    try:
+        revived.wait_for(lambda s: len(s.carriers()) == 3, timeout_s=30)
+        time.sleep(0.5)
+        carriers = revived.carriers()
+        assert sorted(span_attrs(c)["session.id"] for _, _, c in carriers) == [f"sess-outage-{i}" for i in range(3)]
+    finally:
+        revived.stop()
+
+
+def test_full_outbox_holds_verdicts_back_counts_and_delivers_later(service, sink, judge, redis_url):
+    judge.default = goal_answer(["a"], [])
+    svc = service(jobs={"outbox_max_len": 1, "visibility_timeout_s": 1})
+    port = sink.port
+    sink.stop()
+    provider = make_provider("chat-app", svc.endpoint)
+    send_session(provider, "sess-full-1")
+    send_session(provider, "sess-full-2")
+    prefix = svc.service.cfg.redis.key_prefix
+    client = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not client.get(f"{prefix}:{{outbox}}:overflow"):
+        time.sleep(0.1)
+    assert int(client.get(f"{prefix}:{{outbox}}:overflow")) >= 1
+    revived = OtlpSink(port).start()
+    try:
+        revived.wait_for(lambda s: len(s.carriers()) == 2, timeout_s=30)
+        time.sleep(1.5)
+        assert sorted(span_attrs(c)["session.id"] for _, _, c in revived.carriers()) == ["sess-full-1", "sess-full-2"]
+    finally:
+        revived.stop()
