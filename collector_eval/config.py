@@ -20,13 +20,47 @@ class ConfigError(ValueError):
 
 
 @dataclass
+class GrpcAuthConfig:
+    # Bearer tokens accepted on every RPC; with none here and no tokens_file, anyone may send.
+    tokens: list[str] = field(default_factory=list)
+    # One token per line, blank lines and #comments ignored; read at start, added to tokens.
+    tokens_file: str = ""
+
+    def validate(self, path: str) -> None:
+        for i, token in enumerate(self.tokens):
+            # A header value cannot carry them, so such a token could never match.
+            if not token or any(c.isspace() or not c.isprintable() for c in token):
+                raise ConfigError(f"{path}.tokens[{i}]: must be non-empty, without whitespace or control characters")
+
+
+@dataclass
+class GrpcTlsConfig:
+    cert_file: str = ""  # PEM; with key_file: the receiver speaks TLS
+    key_file: str = ""
+    # PEM CA bundle; set: mutual TLS, clients must present a certificate signed by it.
+    client_ca_file: str = ""
+
+    def validate(self, path: str) -> None:
+        if self.cert_file and not self.key_file:
+            raise ConfigError(f"{path}.key_file: required when {path}.cert_file is set")
+        if self.key_file and not self.cert_file:
+            raise ConfigError(f"{path}.cert_file: required when {path}.key_file is set")
+        if self.client_ca_file and not self.cert_file:
+            raise ConfigError(f"{path}.cert_file: required when {path}.client_ca_file is set (mutual TLS is TLS)")
+
+
+@dataclass
 class GrpcReceiverConfig:
     endpoint: str = "127.0.0.1:4317"
     max_recv_msg_size_mib: float = 16
+    auth: GrpcAuthConfig = field(default_factory=GrpcAuthConfig)
+    tls: GrpcTlsConfig = field(default_factory=GrpcTlsConfig)
 
     def validate(self, path: str) -> None:
         _check_endpoint(self.endpoint, f"{path}.endpoint")
         _check_positive(self.max_recv_msg_size_mib, f"{path}.max_recv_msg_size_mib")
+        self.auth.validate(f"{path}.auth")
+        self.tls.validate(f"{path}.tls")
 
 
 @dataclass
@@ -82,8 +116,19 @@ class SessionConfig:
     max_bytes: int = 32 * 1024 * 1024
     # Longer session ids are refused per span (partial_success), not truncated: a cut id could merge sessions.
     max_id_length: int = 256
+    # Spans arriving after a session was judged: "reevaluate" judges it again as a new revision;
+    # "ignore" keeps them (a later end span still judges them) without a new verdict of their own.
+    late_spans: str = "reevaluate"
+    # Judge a session that received no span for this long, ended or not (0: off).
+    idle_timeout_s: float = 0
+    # Judge a session this long after its first span, ended or not, and again each period (0: off).
+    max_duration_s: float = 0
 
     def validate(self, path: str) -> None:
+        if self.late_spans not in ("reevaluate", "ignore"):
+            raise ConfigError(f"{path}.late_spans: {self.late_spans!r} is not one of reevaluate, ignore")
+        _check_non_negative(self.idle_timeout_s, f"{path}.idle_timeout_s")
+        _check_non_negative(self.max_duration_s, f"{path}.max_duration_s")
         if not self.id_attributes:
             raise ConfigError(f"{path}.id_attributes: must list at least one attribute key")
         if not self.tenant_attribute:
@@ -125,6 +170,8 @@ class JudgeConfig:
 class OtlpExporterConfig:
     endpoint: str = ""  # host:port of an OTLP/gRPC receiver; empty: verdicts go to stdout
     insecure: bool = True
+    # PEM roots that verify the downstream's certificate when insecure is false; empty: the system's.
+    ca_file: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     timeout_s: float = 10
     compression: str = "none"  # none | gzip
@@ -138,6 +185,9 @@ class OtlpExporterConfig:
     def validate(self, path: str) -> None:
         if self.endpoint:
             _check_endpoint(self.endpoint, f"{path}.endpoint")
+        if self.ca_file and self.insecure:
+            # Otherwise the CA would be ignored and the exporter would send in plaintext.
+            raise ConfigError(f"{path}.ca_file: set, but {path}.insecure is true; set insecure: false to use TLS")
         if self.compression not in ("none", "gzip"):
             raise ConfigError(f"{path}.compression: {self.compression!r} is not one of none, gzip")
         _check_positive(self.timeout_s, f"{path}.timeout_s")
@@ -162,15 +212,21 @@ class JobsConfig:
     # A job unacknowledged this long is taken over by another consumer (its worker is presumed dead);
     # keep it above the longest judge call with its retries.
     visibility_timeout_s: float = 300
+    # Verdicts waiting for the downstream (the outbox stream). When full, new verdicts wait in their
+    # jobs (counted and logged as outbox overflow) until the downstream drains it.
+    outbox_max_len: int = 100000
 
     def validate(self, path: str) -> None:
         _check_positive(self.stream_max_len, f"{path}.stream_max_len")
         _check_positive(self.poll_interval_s, f"{path}.poll_interval_s")
         _check_positive(self.workers, f"{path}.workers")
         _check_positive(self.visibility_timeout_s, f"{path}.visibility_timeout_s")
+        _check_positive(self.outbox_max_len, f"{path}.outbox_max_len")
 
 
 KNOWN_EVALUATORS = ("goal_completeness",)
+# The detectors of collector_eval/redaction.py (kept here so validating a config needs no regexes).
+REDACTION_DETECTORS = ("email", "phone", "credit_card", "api_key", "ip")
 
 
 @dataclass
@@ -185,6 +241,8 @@ class Config:
     # Service processes sharing the receiver port (SO_REUSEPORT, which balances connections), all
     # working on the same Redis; one event loop per process is what lets the service use every core.
     processes: int = 1
+    # Detectors whose matches are masked in the transcript before the judge sees it; empty: off.
+    redaction: list[str] = field(default_factory=list)
 
     def validate(self) -> "Config":
         self.receiver.grpc.validate("receiver.grpc")
@@ -199,6 +257,11 @@ class Config:
             if name not in KNOWN_EVALUATORS:
                 raise ConfigError(
                     f"evaluators[{i}]: unknown evaluator {name!r}; known: {', '.join(KNOWN_EVALUATORS)}"
+                )
+        for i, name in enumerate(self.redaction):
+            if name not in REDACTION_DETECTORS:
+                raise ConfigError(
+                    f"redaction[{i}]: unknown detector {name!r}; known: {', '.join(REDACTION_DETECTORS)}"
                 )
         return self
 
