@@ -40,11 +40,12 @@ def find_redis_server(explicit: str = "") -> str:
 class EmbeddedRedis:
     """A private redis-server process. port=None listens on a unix socket only."""
 
-    def __init__(self, binary: str = "", port: int | None = None, data_dir: str | None = None):
+    def __init__(self, binary: str = "", port: int | None = None, data_dir: str | None = None, appendonly: bool = False):
         self._binary = find_redis_server(binary)
         self._port = port
         self._own_dir = data_dir is None
         self.dir = Path(data_dir or tempfile.mkdtemp(prefix="collector-eval-redis-"))
+        self._appendonly = appendonly
         self._proc: subprocess.Popen | None = None
 
     @property
@@ -64,7 +65,7 @@ class EmbeddedRedis:
             "--bind", "127.0.0.1",
             "--dir", str(self.dir),
             "--save", "",
-            "--appendonly", "no",
+            "--appendonly", "yes" if self._appendonly else "no",
             "--daemonize", "no",
             "--loglevel", "warning",
         ]
@@ -84,7 +85,9 @@ class EmbeddedRedis:
         self.stop()
         raise RedisServerError(f"redis-server did not answer within {timeout_s}s")
 
-    def stop(self) -> None:
+    def stop(self, keep_dir: bool = False) -> None:
+        """Stop the server (SIGTERM: with appendonly, it flushes its log first); keep_dir leaves its
+        data for a start() again."""
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
             try:
@@ -93,5 +96,5 @@ class EmbeddedRedis:
                 self._proc.kill()
                 self._proc.wait()
         self._proc = None
-        if self._own_dir:
+        if self._own_dir and not keep_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
