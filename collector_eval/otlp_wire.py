@@ -58,9 +58,30 @@ def fields(buf: bytes, pos: int, end: int) -> Iterator[tuple[int, int, int, int]
         elif wire_type == 5:
             value = pos
             pos += 4
+        elif wire_type == 3:
+            # A group (deprecated, but valid protobuf for an unknown field): skip to its end tag.
+            value = pos
+            for field_number, _, _, pos in _group_fields(buf, pos, end, key >> 3):
+                pass
         else:
-            raise ValueError(f"unsupported wire type {wire_type}")
+            raise ValueError(f"unexpected wire type {wire_type}")
         yield key >> 3, start, value, pos
+
+
+def _group_fields(buf: bytes, pos: int, end: int, number: int) -> Iterator[tuple[int, int, int, int]]:
+    """The fields of a group up to and including its end tag (wire type 4 with the group's number)."""
+    while pos < end:
+        key, after = read_varint(buf, pos)
+        if key & 7 == 4:
+            if key >> 3 != number:
+                raise ValueError(f"group {number} closed by end tag {key >> 3}")
+            yield number, pos, after, after
+            return
+        for item in fields(buf, pos, end):
+            pos = item[3]
+            yield item
+            break
+    raise ValueError(f"group {number} is not closed")
 
 
 def length_delimited(field_number: int, parts: list[bytes]) -> bytes:

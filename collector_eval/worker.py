@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import Counter
 from dataclasses import asdict
 
 from redis.exceptions import RedisError
@@ -17,7 +18,7 @@ from collector_eval.evaluators.base import EvaluationResult, Evaluator
 from collector_eval.export.carrier import Verdict, build_carrier, verdict_to_dict
 from collector_eval.jobs import Job, StreamGroup
 from collector_eval.judge import Judge
-from collector_eval.sessions.buffer import SessionBuffer
+from collector_eval.sessions.buffer import SessionBuffer, StoredSession
 from collector_eval.transcript import build_transcript, elide
 
 log = logging.getLogger("collector_eval.worker")
@@ -45,6 +46,10 @@ class EvaluationWorker:
         self._judge = judge
         self._running: set[asyncio.Task] = set()
         self.verdicts = 0
+        # Read by the metrics collector: (evaluator, status) -> runs; "input"/"output" -> judge tokens.
+        self.evaluations: Counter[tuple[str, str]] = Counter()
+        self.judge_tokens: Counter[str] = Counter()
+        self.redis_errors = 0
 
     async def run(self) -> None:
         await self._jobs.ensure_group()
@@ -57,6 +62,7 @@ class EvaluationWorker:
             try:
                 messages = await self._jobs.next_batch(free, block_ms)
             except RedisError as exc:
+                self.redis_errors += 1
                 log.warning("cannot read jobs: %s", exc)
                 await asyncio.sleep(1)
                 continue
@@ -71,7 +77,8 @@ class EvaluationWorker:
             await self._jobs.ack(job.message_id)
         except OutboxFull:
             log.error("outbox full (jobs.outbox_max_len): verdict of session %s waits for the downstream", job.session)
-        except Exception:
+        except Exception as exc:
+            self.redis_errors += isinstance(exc, RedisError)
             # Unacknowledged: the job is taken over after the visibility timeout and tried again.
             log.exception("evaluating session %s failed", job.session)
 
@@ -84,21 +91,16 @@ class EvaluationWorker:
             return None
         stored.revision = claim.revision
         stored.trigger = job.trigger or claim.trigger or "end_span"
-        start_ns = time.time_ns()
-        transcript = build_transcript(stored.resource_spans)
-        if self._judge is not None:
-            transcript = elide(transcript, self._cfg.judge.max_input_tokens)
-        results = await asyncio.gather(*(self._evaluate(ev, transcript) for ev in self._evaluators))
-        verdict = Verdict(
-            session=stored,
-            results=list(results),
-            judge_model=self._cfg.judge.model,
-            transcript_truncated=transcript.truncated,
-            start_ns=start_ns,
-            end_ns=time.time_ns(),
-            annotator_kinds={ev.name: "LLM" if ev.needs_judge else "CODE" for ev in self._evaluators},
-        )
-        record = json.dumps({"revision": claim.revision, "results": [asdict(r) for r in results]})
+        if stored.span_count == stored.judged_spans and stored.trigger != "control":
+            # Only copies of judged spans arrived (an Export retried): no new revision.
+            await self._buffer.release(job.session, claim)
+            return None
+        verdict = await judge_session(self._cfg, stored, self._evaluators, self._judge)
+        for result in verdict.results:
+            self.evaluations[(result.name, result.status)] += 1
+            self.judge_tokens["input"] += result.input_tokens
+            self.judge_tokens["output"] += result.output_tokens
+        record = json.dumps({"revision": claim.revision, "results": [asdict(r) for r in verdict.results]})
         committed = await self._buffer.commit(
             stored,
             claim,
@@ -114,12 +116,32 @@ class EvaluationWorker:
         self.verdicts += 1
         return verdict
 
-    async def _evaluate(self, evaluator: Evaluator, transcript) -> EvaluationResult:
-        try:
-            return await evaluator.evaluate(transcript, self._judge)
-        except Exception as exc:  # an evaluator bug must not cost the other evaluators their verdicts
-            log.exception("evaluator %s crashed", evaluator.name)
-            return EvaluationResult.failed(evaluator.name, "evaluator_error", f"{type(exc).__name__}: {exc}")
-
     async def stop(self) -> None:
         await cancel_all(list(self._running))
+
+
+async def judge_session(cfg: Config, stored: StoredSession, evaluators: list[Evaluator], judge: Judge | None) -> Verdict:
+    """Rebuild a session's transcript and run every evaluator on it concurrently. The one place a
+    session is judged: the worker and the offline `evaluate` command both come through here."""
+    start_ns = time.time_ns()
+    transcript = build_transcript(stored.resource_spans)
+    if judge is not None:
+        transcript = elide(transcript, cfg.judge.max_input_tokens)
+    results = await asyncio.gather(*(_evaluate(ev, transcript, judge) for ev in evaluators))
+    return Verdict(
+        session=stored,
+        results=list(results),
+        judge_model=cfg.judge.model,
+        transcript_truncated=transcript.truncated,
+        start_ns=start_ns,
+        end_ns=time.time_ns(),
+        annotator_kinds={ev.name: "LLM" if ev.needs_judge else "CODE" for ev in evaluators},
+    )
+
+
+async def _evaluate(evaluator: Evaluator, transcript, judge: Judge | None) -> EvaluationResult:
+    try:
+        return await evaluator.evaluate(transcript, judge)
+    except Exception as exc:  # an evaluator bug must not cost the other evaluators their verdicts
+        log.exception("evaluator %s crashed", evaluator.name)
+        return EvaluationResult.failed(evaluator.name, "evaluator_error", f"{type(exc).__name__}: {exc}")

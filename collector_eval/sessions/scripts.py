@@ -125,7 +125,8 @@ return {revision, n, redis.call('HGET', KEYS[1], 'trigger') or ''}
 """
 
 # KEYS: session hash, the revision's result key, outbox stream, outbox overflow counter.
-# ARGV: judged counter, result record, OTLP carrier request, console line, result ttl, outbox max length.
+# ARGV: judged counter, result record, OTLP carrier request, console line, result ttl, outbox max
+# length, distinct spans judged.
 # The verdict is recorded and queued for delivery in one step, so it is published once even when the
 # job is taken over later. 0: already committed; -1: outbox full (counted; the job retries later).
 COMMIT_VERDICT = """
@@ -136,8 +137,18 @@ if redis.call('XLEN', KEYS[3]) >= tonumber(ARGV[6]) then
 end
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[5])
 redis.call('XADD', KEYS[3], '*', 'otlp', ARGV[3], 'json', ARGV[4])
-redis.call('HSET', KEYS[1], 'judged_n', ARGV[1])
+redis.call('HSET', KEYS[1], 'judged_n', ARGV[1], 'judged_spans', ARGV[7])
 return 1
+"""
+
+# KEYS: session hash. ARGV: the revision claimed, the counter it covered. A claim that found nothing
+# new once loaded (the spans that moved the counter were copies of spans judged before: a client
+# retrying an Export) gives its revision back, unless another worker claimed one since.
+RELEASE_REVISION = """
+if redis.call('HGET', KEYS[1], 'revision') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'revision', tonumber(ARGV[1]) - 1, 'judged_n', ARGV[2])
+end
+return 0
 """
 
 
@@ -153,8 +164,8 @@ class Script:
             return await client.eval(self.source, len(keys), *keys, *args)
 
 
-SCRIPTS = [Script(s) for s in (STORE_REQUEST, DISPATCH_DUE, CLAIM_REVISION, COMMIT_VERDICT)]
-store_request, dispatch_due, claim_revision, commit_verdict = SCRIPTS
+SCRIPTS = [Script(s) for s in (STORE_REQUEST, DISPATCH_DUE, CLAIM_REVISION, COMMIT_VERDICT, RELEASE_REVISION)]
+store_request, dispatch_due, claim_revision, commit_verdict, release_revision = SCRIPTS
 
 
 async def load_scripts(client: aioredis.Redis) -> None:
