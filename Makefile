@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test redis-server clean
+.PHONY: run test test-faults proto redis-server clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,19 @@ redis-server:
 
 test: $(STAMP) redis-server
 	$(BIN)/python -m pytest -q
+
+# The fault-injection suite alone (it also runs in make test).
+test-faults: $(STAMP) redis-server
+	$(BIN)/python -m pytest -q -m fault
+
+# The control API's Python code (collector_eval/v1/) from proto/; checked in, and tests check it matches.
+proto: $(STAMP)
+	$(BIN)/python proto/generate.py .
+
+# make bench: every benchmark under bench/ (common.py holds their helpers), each printing one JSON line.
+.PHONY: bench
+bench: $(STAMP) redis-server
+	@set -e; for f in $(filter-out bench/common.py,$(sort $(wildcard bench/*.py))); do $(BIN)/python $$f; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,4 +1,4 @@
-"""Command line: serve, check-config, transcript."""
+"""Command line: serve, check-config, transcript, evaluators, evaluate, sessions, demo."""
 from __future__ import annotations
 
 import argparse
@@ -8,8 +8,9 @@ import logging
 import signal
 import sys
 
-from collector_eval import __version__
+from collector_eval import __version__, demo, offline
 from collector_eval.config import ConfigError, load_config
+from collector_eval.control import commands as sessions_commands
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run the service (OTLP/gRPC in, spans and verdicts out)")
     serve.add_argument("--config", metavar="FILE", help="YAML config file; every key is optional (default: built-in defaults)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument(
+        "--log-format", default="json", choices=["json", "text"], help="stderr logs: one JSON object per line (default), or text"
+    )
     # Set by the first process for the others it starts when `processes` > 1.
     serve.add_argument("--redis-url", help=argparse.SUPPRESS)
 
@@ -37,16 +41,36 @@ def main(argv: list[str] | None = None) -> int:
     transcript.add_argument("file", metavar="FILE", help="OTLP/JSON file ({\"resourceSpans\": [...]}, or one such object per line)")
     transcript.add_argument("--config", metavar="FILE", help="config file for session id attributes and tenant key")
 
+    evaluators = sub.add_parser("evaluators", help="list the built-in evaluators: level, labels or score, pass criterion, judge")
+    evaluators.add_argument("--json", action="store_true", help="one JSON array, for machines")
+
+    # These modules add their own subcommand and the function that runs it (args.run).
+    offline.add_parser(sub)
+    sessions_commands.add_parser(sub)
+    demo.add_parser(sub)
+
     args = parser.parse_args(argv)
     try:
+        if hasattr(args, "run"):
+            return args.run(args)
         if args.command == "serve":
-            return _serve(args.config, args.log_level, args.redis_url)
+            return _serve(args.config, args.log_level, args.redis_url, args.log_format)
         if args.command == "check-config":
             return _check_config(args.file)
+        if args.command == "evaluators":
+            return _evaluators(args.json)
         return _transcript(args.file, args.config)
     except ConfigError as exc:
         print(f"collector-eval: config error: {exc}", file=sys.stderr)
         return 2
+
+
+def _evaluators(as_json: bool) -> int:
+    from collector_eval.evaluators.catalog import catalog, table
+
+    rows = catalog()
+    print(json.dumps(rows, indent=2) if as_json else table(rows))
+    return 0
 
 
 def _check_config(path: str) -> int:
@@ -83,18 +107,19 @@ def _transcript(path: str, config_path: str | None) -> int:
     return 0
 
 
-def _serve(config_path: str | None, log_level: str, redis_url: str | None) -> int:
+def _serve(config_path: str | None, log_level: str, redis_url: str | None, log_format: str = "json") -> int:
     import subprocess
 
     from redis.exceptions import RedisError
 
+    from collector_eval import logs, secrets
     from collector_eval.redis_server import EmbeddedRedis, RedisServerError
     from collector_eval.service import Service
 
     cfg = load_config(config_path)
-    logging.basicConfig(
-        level=log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(log_level, log_format)
+    # Before the first record: tokens, header values and the judge's key never reach the log.
+    secrets.install(secrets.collect_secrets(cfg))
     log = logging.getLogger("collector_eval")
     embedded: EmbeddedRedis | None = None
     others: list[subprocess.Popen] = []
@@ -120,12 +145,15 @@ def _serve(config_path: str | None, log_level: str, redis_url: str | None) -> in
     try:
         if redis_url:
             cfg.redis.url = redis_url
+            # A process started by the first one: the first serves the telemetry endpoint; counters
+            # are per process, so they would differ from scrape to scrape on a shared port.
+            cfg.telemetry.metrics_endpoint = ""
         elif cfg.processes > 1:
             if not cfg.redis.url:
                 # One embedded Redis for all processes, owned by this one.
                 embedded = EmbeddedRedis(cfg.redis.embedded_binary)
                 cfg.redis.url = embedded.start()
-            command = [sys.executable, "-m", "collector_eval.cli", "serve", "--log-level", log_level]
+            command = [sys.executable, "-m", "collector_eval.cli", "serve", "--log-level", log_level, "--log-format", log_format]
             command += ["--redis-url", cfg.redis.url] + (["--config", config_path] if config_path else [])
             others = [subprocess.Popen(command) for _ in range(cfg.processes - 1)]
         asyncio.run(run())

@@ -64,8 +64,43 @@ class GrpcReceiverConfig:
 
 
 @dataclass
+class HttpReceiverConfig:
+    # OTLP/HTTP (POST /v1/traces); empty: off. Auth and TLS are receiver.grpc's.
+    endpoint: str = "127.0.0.1:4318"
+    # Largest request body accepted, after gzip decompression, in MiB; larger ones get 413.
+    max_request_size_mib: float = 16
+
+    def validate(self, path: str) -> None:
+        if self.endpoint:
+            _check_endpoint(self.endpoint, f"{path}.endpoint")
+        _check_positive(self.max_request_size_mib, f"{path}.max_request_size_mib")
+
+
+@dataclass
 class ReceiverConfig:
     grpc: GrpcReceiverConfig = field(default_factory=GrpcReceiverConfig)
+    http: HttpReceiverConfig = field(default_factory=HttpReceiverConfig)
+
+
+@dataclass
+class TelemetryConfig:
+    # Prometheus /metrics, /healthz and /readyz over plain HTTP; empty: off.
+    metrics_endpoint: str = "127.0.0.1:8888"
+
+    def validate(self, path: str) -> None:
+        if self.metrics_endpoint:
+            _check_endpoint(self.metrics_endpoint, f"{path}.metrics_endpoint")
+
+
+@dataclass
+class ControlConfig:
+    # The gRPC control API (collector-eval sessions ...); empty: off. It takes receiver.grpc's bearer
+    # tokens and TLS, on its own port so that the ingest port can be exposed without it.
+    endpoint: str = "127.0.0.1:4320"
+
+    def validate(self, path: str) -> None:
+        if self.endpoint:
+            _check_endpoint(self.endpoint, f"{path}.endpoint")
 
 
 @dataclass
@@ -139,6 +174,17 @@ class SessionConfig:
 
 
 @dataclass
+class JudgePriceConfig:
+    # Price of 1000 tokens, in whatever currency the prices are given in.
+    input_per_1k: float = 0
+    output_per_1k: float = 0
+
+    def validate(self, path: str) -> None:
+        _check_non_negative(self.input_per_1k, f"{path}.input_per_1k")
+        _check_non_negative(self.output_per_1k, f"{path}.output_per_1k")
+
+
+@dataclass
 class JudgeConfig:
     provider: str = "openai"  # openai | azure
     model: str = "gpt-4o-mini"
@@ -150,8 +196,16 @@ class JudgeConfig:
     max_retries: int = 2
     max_concurrency: int = 4
     temperature: float = 0
-    # Transcript budget in (estimated) tokens; past it the middle of the conversation is elided.
+    # Transcript budget in tokens (cl100k_base); past it the middle of the conversation is elided.
     max_input_tokens: int = 12000
+    # Rate limits of this process's judge calls: past them a call waits, it does not fail (0: none).
+    requests_per_minute: int = 0
+    tokens_per_minute: int = 0
+    # Judge tokens (input and output) this process may spend in any rolling hour; past it judge
+    # evaluations are skipped with judge_budget_exhausted (0: no budget).
+    max_tokens_per_hour: int = 0
+    # Judge model -> price; a result's cost is reported when its model is listed.
+    prices: dict[str, JudgePriceConfig] = field(default_factory=dict)
 
     def validate(self, path: str) -> None:
         if self.provider not in ("openai", "azure"):
@@ -164,6 +218,10 @@ class JudgeConfig:
         _check_non_negative(self.max_retries, f"{path}.max_retries")
         _check_positive(self.max_concurrency, f"{path}.max_concurrency")
         _check_positive(self.max_input_tokens, f"{path}.max_input_tokens")
+        for name in ("requests_per_minute", "tokens_per_minute", "max_tokens_per_hour"):
+            _check_non_negative(getattr(self, name), f"{path}.{name}")
+        for model, price in self.prices.items():
+            price.validate(f"{path}.prices.{model}")
 
 
 @dataclass
@@ -224,7 +282,76 @@ class JobsConfig:
         _check_positive(self.outbox_max_len, f"{path}.outbox_max_len")
 
 
-KNOWN_EVALUATORS = ("goal_completeness",)
+# OpenInference span kinds, which spans of the other conventions are mapped onto.
+SPAN_KINDS = ("LLM", "TOOL", "CHAIN", "AGENT", "RETRIEVER", "EMBEDDING", "RERANKER", "GUARDRAIL", "EVALUATOR", "UNKNOWN")
+
+
+@dataclass
+class EvaluatorFiltersConfig:
+    # Span kinds judged; empty: the evaluator's own (LLM spans for most span-level built-ins).
+    span_kind: list[str] = field(default_factory=list)
+    # Glob patterns (fnmatch, case-sensitive) of the span names judged; empty: any name.
+    span_name: list[str] = field(default_factory=list)
+    # Attribute key -> the value, as text, a judged span must carry.
+    attributes: dict[str, str] = field(default_factory=dict)
+
+    def validate(self, path: str) -> None:
+        for i, kind in enumerate(self.span_kind):
+            if kind not in SPAN_KINDS:
+                raise ConfigError(f"{path}.span_kind[{i}]: {kind!r} is not one of {', '.join(SPAN_KINDS)}")
+
+
+@dataclass
+class CustomOutputConfig:
+    # A bare string where the mapping is expected is its type: `output: boolean`.
+    shorthand: typing.ClassVar[str] = "type"
+    type: str = "boolean"  # boolean | score | categories | json
+    min: float = 0  # score
+    max: float = 1  # score
+    categories: dict[str, str] = field(default_factory=dict)  # categories: name -> description
+    schema: dict[str, Any] = field(default_factory=dict)  # json: the JSON schema of the answer
+
+
+@dataclass
+class EvaluatorConfig:
+    # A bare string in the evaluators list is a name: `evaluators: [goal_completeness]`.
+    shorthand: typing.ClassVar[str] = "name"
+    name: str = ""
+    # The built-in this entry runs, or custom_judge; empty: the built-in called `name`.
+    type: str = ""
+    enabled: bool = True
+    # Share of sessions, traces or spans judged, drawn from a hash of their id (a retry draws the same).
+    sample_rate: float = 1
+    filters: EvaluatorFiltersConfig = field(default_factory=EvaluatorFiltersConfig)
+    # topic_relevancy: the topics the application is meant to cover.
+    topics: list[str] = field(default_factory=list)
+    # failure_to_answer: the response categories that fail.
+    fail_categories: list[str] = field(default_factory=lambda: ["empty_response", "refusal_response"])
+    # toxicity: the categories that flag a span.
+    flag_categories: list[str] = field(
+        default_factory=lambda: ["discriminatory_content", "harassment", "hate", "illicit", "self_harm", "sexual", "violence"]
+    )
+    # trajectory: calls of one tool with the same arguments past this count are a loop.
+    max_repeated_calls: int = 2
+    # custom_judge: what it judges, its prompt template, its answer and when that answer passes.
+    level: str = "session"
+    prompt: str = ""
+    output: CustomOutputConfig = field(default_factory=CustomOutputConfig)
+    pass_when: str = ""
+
+    def validate(self, path: str) -> None:
+        if not self.name or not self.name.replace("_", "").replace("-", "").isalnum() or not self.name.isascii():
+            # It names a JSON schema for the judge and an attribute key segment.
+            raise ConfigError(f"{path}.name: {self.name!r} must be non-empty letters, digits, _ or -")
+        if not 0 <= self.sample_rate <= 1:
+            raise ConfigError(f"{path}.sample_rate: must be between 0 and 1, got {self.sample_rate!r}")
+        self.filters.validate(f"{path}.filters")
+        # The evaluators own their options' vocabularies; imported here, as they import this module.
+        from collector_eval.evaluators import check_config
+
+        check_config(self, path)
+
+
 # The detectors of collector_eval/redaction.py (kept here so validating a config needs no regexes).
 REDACTION_DETECTORS = ("email", "phone", "credit_card", "api_key", "ip")
 
@@ -235,9 +362,11 @@ class Config:
     redis: RedisConfig = field(default_factory=RedisConfig)
     session: SessionConfig = field(default_factory=SessionConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
-    evaluators: list[str] = field(default_factory=lambda: ["goal_completeness"])
+    evaluators: list[EvaluatorConfig] = field(default_factory=lambda: [EvaluatorConfig(name="goal_completeness")])
     exporters: ExportersConfig = field(default_factory=ExportersConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
     # Service processes sharing the receiver port (SO_REUSEPORT, which balances connections), all
     # working on the same Redis; one event loop per process is what lets the service use every core.
     processes: int = 1
@@ -246,18 +375,26 @@ class Config:
 
     def validate(self) -> "Config":
         self.receiver.grpc.validate("receiver.grpc")
+        self.receiver.http.validate("receiver.http")
         self.redis.validate("redis")
         self.session.validate("session")
         self.session.end.validate("session.end")
         self.judge.validate("judge")
         self.exporters.otlp.validate("exporters.otlp")
         self.jobs.validate("jobs")
+        self.telemetry.validate("telemetry")
+        self.control.validate("control")
         _check_positive(self.processes, "processes")
-        for i, name in enumerate(self.evaluators):
-            if name not in KNOWN_EVALUATORS:
+        names: dict[str, int] = {}
+        for i, evaluator in enumerate(self.evaluators):
+            evaluator.validate(f"evaluators[{i}]")
+            if evaluator.name in names:
+                # Results are told apart by name.
                 raise ConfigError(
-                    f"evaluators[{i}]: unknown evaluator {name!r}; known: {', '.join(KNOWN_EVALUATORS)}"
+                    f"evaluators[{i}].name: {evaluator.name!r} is also evaluators[{names[evaluator.name]}]'s; "
+                    "give one another name (and `type:` the built-in it runs)"
                 )
+            names[evaluator.name] = i
         for i, name in enumerate(self.redaction):
             if name not in REDACTION_DETECTORS:
                 raise ConfigError(
@@ -302,7 +439,14 @@ def _build(cls: type, data: Any, path: str) -> Any:
 def _coerce(tp: Any, value: Any, path: str) -> Any:
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
+        shorthand = getattr(tp, "shorthand", None)
+        if shorthand is not None and not isinstance(value, (dict, type(None))):
+            if not isinstance(value, str):
+                raise ConfigError(f"{path}: expected a {shorthand} or a mapping, got {value!r}")
+            value = {shorthand: value}
         return _build(tp, value if value is not None else {}, path)
+    if tp is Any:  # a verbatim structure, e.g. a JSON schema; its user validates it
+        return value
     if origin is list:
         (item_tp,) = typing.get_args(tp)
         if not isinstance(value, list):

@@ -18,8 +18,12 @@ class Forwarder:
         self._client = client
         self._capacity = capacity
         self._senders = senders
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue()  # bounded by reservations, not maxsize
+        # (payload, its span count): bounded by reservations, not maxsize
+        self._queue: asyncio.Queue[tuple[bytes, int]] = asyncio.Queue()
         self._reserved = 0
+        # Spans the downstream accepted, and those given up on (read by the metrics collector).
+        self.forwarded_spans = 0
+        self.dropped_spans = 0
         self._tasks: list[asyncio.Task] = []
 
     @property
@@ -35,9 +39,9 @@ class Forwarder:
     def release(self) -> None:
         self._reserved -= 1
 
-    def submit_reserved(self, payload: bytes) -> None:
+    def submit_reserved(self, payload: bytes, spans: int = 0) -> None:
         self._reserved -= 1
-        self._queue.put_nowait(payload)
+        self._queue.put_nowait((payload, spans))
 
     async def submit(self, payload: bytes) -> None:
         """Queue a payload of our own (a verdict), waiting for room rather than refusing."""
@@ -50,10 +54,13 @@ class Forwarder:
 
     async def _send_loop(self) -> None:
         while True:
-            payload = await self._queue.get()
+            payload, spans = await self._queue.get()
             try:
                 if self._client is not None:
-                    await self._client.send(payload)
+                    if await self._client.send(payload):
+                        self.forwarded_spans += spans
+                    else:
+                        self.dropped_spans += spans
             except Exception:  # a sender must survive anything one payload does
                 log.exception("forwarding failed")
             finally:

@@ -27,6 +27,7 @@ class StreamGroup:
         self._idle_ms = int(visibility_timeout_s * 1000)
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
         self._last_reclaim = 0.0
+        self.reclaimed = 0  # entries taken over from a dead consumer (read by the metrics collector)
 
     async def ensure_group(self) -> None:
         try:
@@ -50,7 +51,9 @@ class StreamGroup:
             self._stream, self._group, self.consumer, min_idle_time=self._idle_ms, start_id="0-0", count=count
         )
         # XAUTOCLAIM returns entries deleted meanwhile as (id, None).
-        return [(mid, fields) for mid, fields in reply[1] if fields]
+        reclaimed = [(mid, fields) for mid, fields in reply[1] if fields]
+        self.reclaimed += len(reclaimed)
+        return reclaimed
 
     async def read(self, count: int, block_ms: int) -> list[Message]:
         try:

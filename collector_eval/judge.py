@@ -13,6 +13,7 @@ import logging
 import os
 import random
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,8 @@ from typing import Any
 import openai
 
 from collector_eval.config import JudgeConfig
+from collector_eval.ratelimit import HourlyBudget, TokenBucket
+from collector_eval.tokens import count_tokens
 
 logger = logging.getLogger("collector_eval.judge")
 
@@ -74,6 +77,11 @@ class Judge:
         # Until one answer arrives in the current mode, any 400 may be the server refusing that mode.
         self._mode_confirmed = False
         self._semaphore = asyncio.Semaphore(cfg.max_concurrency)
+        # Told the duration in seconds of every request to the server (the service's metrics).
+        self.on_request: Callable[[float], None] | None = None
+        self._requests = TokenBucket(cfg.requests_per_minute) if cfg.requests_per_minute else None
+        self._tokens = TokenBucket(cfg.tokens_per_minute) if cfg.tokens_per_minute else None
+        self._budget = HourlyBudget(cfg.max_tokens_per_hour) if cfg.max_tokens_per_hour else None
         if not self._secret:
             self.disabled_reason = f"judge disabled: environment variable {cfg.api_key_env} is not set"
         elif cfg.provider == "azure":
@@ -99,6 +107,21 @@ class Judge:
     def __repr__(self) -> str:
         return f"Judge(provider={self.cfg.provider!r}, model={self.model!r}, base_url={self.cfg.base_url!r}, enabled={self.enabled})"
 
+    def cost(self, input_tokens: int, output_tokens: int) -> float | None:
+        """What the tokens cost at the configured price of this judge's model; None when unpriced."""
+        price = self.cfg.prices.get(self.model)
+        if price is None:
+            return None
+        return (input_tokens * price.input_per_1k + output_tokens * price.output_per_1k) / 1000
+
+    async def _create(self, **request: Any):
+        started = time.monotonic()
+        try:
+            return await self._client.chat.completions.create(**request)
+        finally:
+            if self.on_request is not None:
+                self.on_request(time.monotonic() - started)
+
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.close()
@@ -120,13 +143,23 @@ class Judge:
         input_tokens = output_tokens = 0
         correction: list[dict[str, str]] = []
         while True:
+            if self._budget is not None and self._budget.exhausted:
+                raise JudgeError(
+                    "judge_budget_exhausted",
+                    f"judge_budget_exhausted: {self._budget.spent} judge tokens spent in the last hour, "
+                    f"judge.max_tokens_per_hour is {self._budget.max_tokens}",
+                    input_tokens=input_tokens,
+                    output_tokens=output_tokens,
+                )
             mode = self._mode
             retry_after: float | None = None
+            messages = _messages(system, user, schema, mode) + correction
+            estimate = await self._pace(messages)
             try:
                 async with self._semaphore:
-                    completion = await self._client.chat.completions.create(
+                    completion = await self._create(
                         model=self.model,
-                        messages=_messages(system, user, schema, mode) + correction,
+                        messages=messages,
                         temperature=self.cfg.temperature,
                         **_response_format(mode, schema, schema_name),
                     )
@@ -153,9 +186,13 @@ class Judge:
             except openai.OpenAIError as exc:
                 raise self._error("judge_error", exc, input_tokens, output_tokens) from None
             else:
+                used_in = used_out = 0
                 if completion.usage is not None:
-                    input_tokens += completion.usage.prompt_tokens or 0
-                    output_tokens += completion.usage.completion_tokens or 0
+                    used_in = completion.usage.prompt_tokens or 0
+                    used_out = completion.usage.completion_tokens or 0
+                input_tokens += used_in
+                output_tokens += used_out
+                self._account(estimate, used_in + used_out)
                 self._confirm(mode)
                 content = completion.choices[0].message.content if completion.choices else None
                 try:
@@ -188,6 +225,23 @@ class Judge:
             logger.debug("judge attempt %d/%d failed (%s), retrying", attempt, attempts, error.error_type)
             if error.error_type != "judge_unparseable":  # the server is fine, only the answer was not
                 await asyncio.sleep(self._backoff(attempt, retry_after))
+
+    async def _pace(self, messages: list[dict[str, str]]) -> int:
+        """Waits for the rate limits; returns the tokens taken for the request, an estimate."""
+        if self._requests is not None:
+            await self._requests.take(1)
+        if self._tokens is None:
+            return 0
+        estimate = sum(count_tokens(m["content"]) for m in messages)
+        await self._tokens.take(estimate)
+        return estimate
+
+    def _account(self, estimate: int, used: int) -> None:
+        # A server that reports no usage leaves the estimate standing: better than counting nothing.
+        if self._tokens is not None and used:
+            self._tokens.adjust(used - estimate)
+        if self._budget is not None:
+            self._budget.spend(used)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:

@@ -38,9 +38,16 @@ def encode_varint(value: int) -> bytes:
     return bytes(out)
 
 
+def tag(field_number: int) -> int:
+    """The key of a length-delimited field, as fields() yields it."""
+    return field_number << 3 | LEN
+
+
 def fields(buf: bytes, pos: int, end: int) -> Iterator[tuple[int, int, int, int]]:
-    """(field number, start of the field's tag, start of its value, end) for each field; values of
-    length-delimited fields span [value start, end)."""
+    """(key: field number << 3 | wire type, start of the field's tag, start of its value, end) for
+    each field; values of length-delimited fields span [value start, end). Callers match whole keys:
+    a known field number with the wrong wire type is an unknown field to protobuf, and must be to
+    them too."""
     while pos < end:
         start = pos
         key, pos = read_varint(buf, pos)
@@ -61,11 +68,11 @@ def fields(buf: bytes, pos: int, end: int) -> Iterator[tuple[int, int, int, int]
         elif wire_type == 3:
             # A group (deprecated, but valid protobuf for an unknown field): skip to its end tag.
             value = pos
-            for field_number, _, _, pos in _group_fields(buf, pos, end, key >> 3):
+            for _, _, _, pos in _group_fields(buf, pos, end, key >> 3):
                 pass
         else:
             raise ValueError(f"unexpected wire type {wire_type}")
-        yield key >> 3, start, value, pos
+        yield key, start, value, pos
 
 
 def _group_fields(buf: bytes, pos: int, end: int, number: int) -> Iterator[tuple[int, int, int, int]]:
@@ -75,7 +82,7 @@ def _group_fields(buf: bytes, pos: int, end: int, number: int) -> Iterator[tuple
         if key & 7 == 4:
             if key >> 3 != number:
                 raise ValueError(f"group {number} closed by end tag {key >> 3}")
-            yield number, pos, after, after
+            yield key, pos, after, after
             return
         for item in fields(buf, pos, end):
             pos = item[3]

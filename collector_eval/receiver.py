@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Sequence
 
 import grpc
 from google.protobuf.any_pb2 import Any as AnyProto
@@ -26,6 +27,7 @@ from collector_eval.config import GrpcReceiverConfig
 from collector_eval.forwarder import Forwarder
 from collector_eval.sessions.buffer import SessionBuffer
 from collector_eval.sessions.router import SessionRouter
+from collector_eval.tls import server_credentials
 
 log = logging.getLogger("collector_eval.receiver")
 
@@ -35,11 +37,28 @@ RETRY_AFTER_S = 1
 
 @dataclass
 class ReceiverStats:
+    """Plain counters, read by the metrics collector at scrape time (the receiver needs no metrics library)."""
+
     requests: int = 0
-    spans: int = 0
-    rejected_spans: int = 0
-    refused_unavailable: int = 0
+    spans: int = 0  # accepted: buffered and queued for forwarding
+    rejected_spans: int = 0  # refused one by one (partial_success)
+    sessions: int = 0  # sessions that received spans, counted once per request
+    refused_unavailable: int = 0  # requests
+    refused_unavailable_spans: int = 0  # the spans of those requests
     refused_invalid: int = 0
+    # Counted by the OTLP/HTTP receiver only: gRPC refuses these before the receiver sees the request.
+    refused_too_large: int = 0
+    refused_unauthenticated: int = 0
+    redis_errors: int = 0
+
+
+class Refused(Exception):
+    """A request that is not acknowledged: `reason` is invalid (do not retry) or unavailable (retry later)."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
 
 
 class _Status(grpc.Status):
@@ -69,41 +88,63 @@ class TraceReceiver:
         self._forwarder = forwarder
         self.stats = ReceiverStats()
 
-    async def export(self, raw: bytes, context: grpc.aio.ServicerContext) -> ExportTraceServiceResponse:
+    async def ingest(self, raw: bytes, request: ExportTraceServiceRequest | None = None) -> ExportTraceServiceResponse:
+        """Route, buffer and queue one request (raw: its protobuf bytes; request: raw decoded, when the
+        caller has it already). Returns once the spans are buffered and queued, so every protocol
+        acknowledges on the same terms; raises Refused when the request is not acknowledged."""
         self.stats.requests += 1
+        if request is None:
+            try:
+                request = ExportTraceServiceRequest.FromString(raw)
+            except DecodeError as exc:
+                self.stats.refused_invalid += 1
+                raise Refused("invalid", f"not an ExportTraceServiceRequest: {exc}") from None
         try:
-            request = ExportTraceServiceRequest.FromString(raw)
-        except DecodeError as exc:
+            routed = self._router.route(request, raw)
+        except ValueError as exc:  # bytes protobuf tolerates but the span slicer cannot follow
             self.stats.refused_invalid += 1
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not an ExportTraceServiceRequest: {exc}")
-        routed = self._router.route(request, raw)
+            raise Refused("invalid", f"cannot split the request into spans: {exc}") from None
         if not self._forwarder.try_reserve():
-            self.stats.refused_unavailable += 1
-            await context.abort_with_status(_unavailable("downstream queue is full; retry later"))
+            self._refuse_unavailable(routed)
+            raise Refused("unavailable", "downstream queue is full; retry later")
         try:
             await self._buffer.store(routed)
         except RedisError as exc:
             self._forwarder.release()
-            self.stats.refused_unavailable += 1
+            self.stats.redis_errors += 1
+            self._refuse_unavailable(routed)
             log.warning("redis unavailable, refusing export: %s", exc)
-            await context.abort_with_status(_unavailable(f"session buffer unavailable: {type(exc).__name__}"))
+            raise Refused("unavailable", f"session buffer unavailable: {type(exc).__name__}") from None
         except BaseException:
             self._forwarder.release()
             raise
         rejected = routed.rejected
+        accepted = sum(c.span_count for c in routed.chunks.values())
         if rejected.count:
             # Rejected spans are not accepted, so they are not forwarded either.
-            self._forwarder.submit_reserved(_without_rejected(routed))
+            self._forwarder.submit_reserved(_without_rejected(routed), accepted)
         else:
-            self._forwarder.submit_reserved(raw)
-        accepted = sum(c.span_count for c in routed.chunks.values())
+            self._forwarder.submit_reserved(raw, accepted)
         self.stats.spans += accepted
         self.stats.rejected_spans += rejected.count
+        self.stats.sessions += len({c.session for c in routed.chunks.values() if c.session is not None})
         if rejected.count:
             return ExportTraceServiceResponse(
                 partial_success=ExportTracePartialSuccess(rejected_spans=rejected.count, error_message=rejected.message)
             )
         return ExportTraceServiceResponse()
+
+    def _refuse_unavailable(self, routed) -> None:
+        self.stats.refused_unavailable += 1
+        self.stats.refused_unavailable_spans += routed.rejected.count + sum(c.span_count for c in routed.chunks.values())
+
+    async def export(self, raw: bytes, context: grpc.aio.ServicerContext) -> ExportTraceServiceResponse:
+        try:
+            return await self.ingest(raw)
+        except Refused as refused:
+            if refused.reason == "invalid":
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, refused.message)
+            await context.abort_with_status(_unavailable(refused.message))
 
     def handler(self) -> grpc.GenericRpcHandler:
         return grpc.method_handlers_generic_handler(
@@ -124,17 +165,26 @@ def _without_rejected(routed) -> bytes:
 
 
 async def start_grpc_server(
-    cfg: GrpcReceiverConfig, handlers: list[grpc.GenericRpcHandler], share_port: bool = False
+    cfg: GrpcReceiverConfig,
+    handlers: list[grpc.GenericRpcHandler],
+    share_port: bool = False,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[grpc.aio.Server, int]:
+    """Interceptors (bearer-token auth) apply to every service on the server; TLS comes from cfg.tls."""
+    credentials = server_credentials(cfg.tls)
     max_bytes = int(cfg.max_recv_msg_size_mib * 1024 * 1024)
     server = grpc.aio.server(
+        interceptors=list(interceptors) or None,
         # SO_REUSEPORT only among our own processes: otherwise a second service on a taken port must
         # fail loudly, not share it by accident.
         options=[("grpc.max_receive_message_length", max_bytes), ("grpc.so_reuseport", int(share_port))],
     )
     server.add_generic_rpc_handlers(handlers)
     try:
-        port = server.add_insecure_port(cfg.endpoint)
+        if credentials is None:
+            port = server.add_insecure_port(cfg.endpoint)
+        else:
+            port = server.add_secure_port(cfg.endpoint, credentials)
     except RuntimeError as exc:  # grpc's bind failure: a taken port, an address not on this host
         raise OSError(f"receiver.grpc.endpoint: cannot listen on {cfg.endpoint} ({exc})") from None
     await server.start()

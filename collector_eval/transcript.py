@@ -9,12 +9,13 @@ kept once. Tool spans only fill in results the model's own inputs never showed.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator, Mapping
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span
+
+from collector_eval.tokens import count_tokens, head_and_tail
 
 _ROLES = {"user": "user", "assistant": "assistant", "tool": "tool",
           # aliases other SDKs and frameworks write
@@ -66,33 +67,30 @@ class Transcript:
         return "\n\n".join(blocks)
 
 
-def estimate_tokens(text: str) -> int:
-    return math.ceil(len(text) / 4)
-
-
 def elide(transcript: Transcript, max_tokens: int) -> Transcript:
-    """Fits a transcript into max_tokens (as estimate_tokens of render()).
+    """Fits a transcript into max_tokens (as count_tokens of render()).
 
-    Tool outputs longer than a quarter of the budget are shortened first; then, if still over,
-    turns are dropped from the middle, always keeping the first and the last.
+    Any turn longer than a quarter of the budget is shortened first (a tool's output, or a message
+    someone pasted a book into: the first and last turns are always kept, so they must fit); then,
+    if still over, turns are dropped from the middle.
     """
     if max_tokens <= 0:
         raise ValueError(f"max_tokens must be positive, got {max_tokens}")
-    turns = [_shorten(turn, max_tokens) if turn.role == "tool" else turn for turn in transcript.turns]
+    turns = [_shorten(turn, max_tokens) for turn in transcript.turns]
     shortened = any(new is not old for new, old in zip(turns, transcript.turns))
-    budget = max_tokens * 4  # in characters
-    sizes = [len(turn.render()) + 2 for turn in turns]  # + the blank line between blocks
-    if sum(sizes) - 2 <= budget or len(turns) <= 2:
-        return replace(transcript, turns=turns, truncated=transcript.truncated or shortened)
+    whole = replace(transcript, turns=turns, truncated=transcript.truncated or shortened)
+    if len(turns) <= 2 or count_tokens(whole.render()) <= max_tokens:
+        return whole
 
     # Grow a kept head and tail alternately towards the middle while they fit; the marker's size
-    # is taken for the largest count, so the result never ends up over the budget.
-    used = sizes[0] + sizes[-1] + len(_elision_marker(len(turns)))
+    # is taken for the largest count, so the sum never goes over the budget.
+    sizes = [count_tokens(turn.render()) + 1 for turn in turns]  # + the blank line between blocks
+    used = sizes[0] + sizes[-1] + count_tokens(_elision_marker(len(turns)))
     lo, hi = 1, len(turns) - 2  # the dropped block is turns[lo:hi + 1]
     from_head = True
     while lo <= hi:
-        head_fits = used + sizes[lo] <= budget
-        tail_fits = used + sizes[hi] <= budget
+        head_fits = used + sizes[lo] <= max_tokens
+        tail_fits = used + sizes[hi] <= max_tokens
         if head_fits and (from_head or not tail_fits):
             used += sizes[lo]
             lo += 1
@@ -102,9 +100,17 @@ def elide(transcript: Transcript, max_tokens: int) -> Transcript:
         else:
             break
         from_head = not from_head
-    # At least one turn is dropped: all of them plus the marker would be over the budget.
-    return Transcript(turns[:lo] + turns[hi + 1:], truncated=True,
-                      elided_turns=transcript.elided_turns + hi - lo + 1, elided_at=lo)
+    # At least one turn is dropped: all of them plus the marker would be over the budget. Tokens of
+    # joined text are not always the sum of the parts', so the result is counted again as a whole.
+    while True:
+        out = Transcript(turns[:lo] + turns[hi + 1:], truncated=True,
+                         elided_turns=transcript.elided_turns + hi - lo + 1, elided_at=lo)
+        if (lo == 1 and hi == len(turns) - 2) or count_tokens(out.render()) <= max_tokens:
+            return out
+        if lo - 1 >= len(turns) - 2 - hi:
+            lo -= 1
+        else:
+            hi += 1
 
 
 def _elision_marker(count: int) -> str:
@@ -113,31 +119,46 @@ def _elision_marker(count: int) -> str:
 
 def _shorten(turn: Turn, max_tokens: int) -> Turn:
     text = turn.content
-    if estimate_tokens(text) <= max_tokens / 4:
+    quarter = max_tokens // 4
+    # A token spans at least one character: ends of quarter * 8 characters each hold more tokens
+    # than are kept, and spare tokenizing megabytes that would be cut anyway.
+    if len(text) > quarter * 16:
+        text = text[: quarter * 8] + text[-quarter * 8 :]
+    if count_tokens(text) <= quarter:
         return turn
-    # A quarter of the budget is max_tokens characters, marker included; keep both ends, as a
-    # result's outcome is as often at the end as at the start.
-    keep = max(max_tokens - len(f"…[{len(text)} chars elided]"), 0)
-    head, tail = keep // 2, keep - keep // 2
-    marker = f"…[{len(text) - keep} chars elided]"
-    return replace(turn, content=text[:head] + marker + text[len(text) - tail:])
+    # Keep both ends, as a result's outcome is as often at the end as at the start; two tokens of
+    # slack for the joins, where the text is cut and the marker goes in.
+    original = len(turn.content)
+    keep = max(quarter - count_tokens(f"…[{original} chars elided]") - 2, 0)
+    head, tail = head_and_tail(text, keep)
+    return replace(turn, content=f"{head}…[{original - len(head) - len(tail)} chars elided]{tail}")
 
 
 def build_transcript(resource_spans: Iterable[ResourceSpans]) -> Transcript:
     """The conversation in all spans of one session, from any number of traces, in any order."""
-    spans = sorted(_spans(resource_spans),
+    spans = sorted(iter_spans(resource_spans),
                    key=lambda s: (s.start_time_unix_nano, s.end_time_unix_nano))
     history: list[_Msg] = []
-    runs: list[_ToolRun] = []
+    runs: list[ToolRun] = []
     for span in spans:
-        attrs = {kv.key: _value(kv.value) for kv in span.attributes}
-        sequence = _llm_messages(attrs)
-        if sequence:
-            _merge(history, _normalize(sequence))
-        run = _tool_run(attrs)
+        attrs = span_attributes(span)
+        inputs, outputs = _llm_messages(attrs)
+        if inputs or outputs:
+            _merge(history, _normalize(inputs + outputs))
+        run = tool_run(attrs)
         if run is not None:
             runs.append(run)
     return Transcript(_to_turns(_fill_tool_results(history, runs)))
+
+
+def span_attributes(span: Span) -> dict[str, Any]:
+    return {kv.key: _value(kv.value) for kv in span.attributes}
+
+
+def span_messages(attrs: Mapping[str, Any]) -> tuple[list[Turn], list[Turn]]:
+    """One LLM span's input and output messages, as turns (system prompts left out); none for others."""
+    inputs, outputs = _llm_messages(attrs)
+    return _to_turns(_normalize(inputs)), _to_turns(_normalize(outputs))
 
 
 # -- internal message model -------------------------------------------------------------------
@@ -166,13 +187,13 @@ class _Msg:
 
 
 @dataclass(frozen=True)
-class _ToolRun:
+class ToolRun:
     name: str
     id: str | None
     result: str | None
 
 
-def _spans(resource_spans: Iterable[ResourceSpans]) -> Iterator[Span]:
+def iter_spans(resource_spans: Iterable[ResourceSpans]) -> Iterator[Span]:
     for rs in resource_spans:
         for ss in rs.scope_spans:
             yield from ss.spans
@@ -187,7 +208,7 @@ def _value(value: AnyValue) -> Any:
     return getattr(value, kind) if kind else None
 
 
-def _indexed(attrs: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
+def indexed(attrs: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
     """Groups `{prefix}.{i}.{rest}` keys into one {rest: value} dict per i, in index order."""
     groups: dict[int, dict[str, Any]] = {}
     start = prefix + "."
@@ -199,7 +220,8 @@ def _indexed(attrs: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
     return [groups[i] for i in sorted(groups)]
 
 
-def _arguments(raw: Any) -> Any:
+def parse_arguments(raw: Any) -> Any:
+    """Tool-call arguments as recorded (mostly a JSON string) as a value; unparseable text stays text."""
     # Missing arguments mean none (OpenInference leaves out "{}").
     if raw is None or raw == "":
         return {}
@@ -211,26 +233,27 @@ def _arguments(raw: Any) -> Any:
     return raw
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
     if value is None:
         return ""
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def _llm_messages(attrs: Mapping[str, Any]) -> list[_Msg]:
+def _llm_messages(attrs: Mapping[str, Any]) -> tuple[list[_Msg], list[_Msg]]:
+    """A span's input messages and output messages."""
     if "gen_ai.input.messages" in attrs or "gen_ai.output.messages" in attrs:
-        return (_genai_messages(attrs.get("gen_ai.input.messages"), output=False)
-                + _genai_messages(attrs.get("gen_ai.output.messages"), output=True))
-    inputs = _indexed(attrs, "llm.input_messages")
+        return (_genai_messages(attrs.get("gen_ai.input.messages"), output=False),
+                _genai_messages(attrs.get("gen_ai.output.messages"), output=True))
+    inputs = indexed(attrs, "llm.input_messages")
     # Every output message: for the Responses API they are a reply's items, not alternative choices.
-    outputs = _indexed(attrs, "llm.output_messages")
+    outputs = indexed(attrs, "llm.output_messages")
     if inputs or outputs:
-        return ([_openinference_message(m, "user") for m in inputs]
-                + [_openinference_message(m, "assistant") for m in outputs])
-    prompts = _indexed(attrs, "gen_ai.prompt")
-    completions = _indexed(attrs, "gen_ai.completion")[:1]  # the others are alternative choices
-    return ([_flat_message(m, "user") for m in prompts]
-            + [_flat_message(m, "assistant") for m in completions])
+        return ([_openinference_message(m, "user") for m in inputs],
+                [_openinference_message(m, "assistant") for m in outputs])
+    prompts = indexed(attrs, "gen_ai.prompt")
+    completions = indexed(attrs, "gen_ai.completion")[:1]  # the others are alternative choices
+    return ([_flat_message(m, "user") for m in prompts],
+            [_flat_message(m, "assistant") for m in completions])
 
 
 def _genai_messages(raw: Any, output: bool) -> list[_Msg]:
@@ -251,29 +274,29 @@ def _genai_messages(raw: Any, output: bool) -> list[_Msg]:
         for part in message.get("parts") or []:
             kind = part.get("type") if isinstance(part, dict) else None
             if kind == "text":
-                texts.append(_text(part.get("content")))
+                texts.append(as_text(part.get("content")))
             elif kind == "tool_call":
-                arguments = _arguments(part.get("arguments"))
-                calls.append(_Call(part.get("id"), _text(part.get("name")), arguments))
+                arguments = parse_arguments(part.get("arguments"))
+                calls.append(_Call(part.get("id"), as_text(part.get("name")), arguments))
             elif kind == "tool_call_response":
-                responses.append(_Msg("tool", _text(part.get("response")), answers=part.get("id")))
+                responses.append(_Msg("tool", as_text(part.get("response")), answers=part.get("id")))
         out += responses
         if texts or calls or not responses:
             role = message.get("role") or ("assistant" if output else "")
-            out.append(_Msg(_text(role), "\n".join(texts), tuple(calls)))
+            out.append(_Msg(as_text(role), "\n".join(texts), tuple(calls)))
     return out
 
 
 def _openinference_message(m: Mapping[str, Any], default_role: str) -> _Msg:
     content = m.get("message.content")
     if content is None:  # Responses-API history carries text only as message.contents
-        content = "\n".join(_text(c["message_content.text"])
-                            for c in _indexed(m, "message.contents") if "message_content.text" in c)
-    calls = tuple(_Call(c.get("tool_call.id"), _text(c.get("tool_call.function.name")),
-                        _arguments(c.get("tool_call.function.arguments")))
-                  for c in _indexed(m, "message.tool_calls"))
-    role = _text(m.get("message.role") or default_role)
-    return _Msg(role, _text(content), calls, m.get("message.tool_call_id"))
+        content = "\n".join(as_text(c["message_content.text"])
+                            for c in indexed(m, "message.contents") if "message_content.text" in c)
+    calls = tuple(_Call(c.get("tool_call.id"), as_text(c.get("tool_call.function.name")),
+                        parse_arguments(c.get("tool_call.function.arguments")))
+                  for c in indexed(m, "message.tool_calls"))
+    role = as_text(m.get("message.role") or default_role)
+    return _Msg(role, as_text(content), calls, m.get("message.tool_call_id"))
 
 
 def _flat_message(m: Mapping[str, Any], default_role: str) -> _Msg:
@@ -281,9 +304,9 @@ def _flat_message(m: Mapping[str, Any], default_role: str) -> _Msg:
     content = m.get("content")
     if content is None:
         content = m.get("refusal")
-    calls = tuple(_Call(c.get("id"), _text(c.get("name")), _arguments(c.get("arguments")))
-                  for c in _indexed(m, "tool_calls"))
-    role = _text(m.get("role") or default_role)
+    calls = tuple(_Call(c.get("id"), as_text(c.get("name")), parse_arguments(c.get("arguments")))
+                  for c in indexed(m, "tool_calls"))
+    role = as_text(m.get("role") or default_role)
     return _Msg(role, _flat_content(content), calls, m.get("tool_call_id"))
 
 
@@ -295,8 +318,8 @@ def _flat_content(content: Any) -> str:
         except json.JSONDecodeError:
             return content
         if isinstance(parts, list) and all(isinstance(p, dict) and "type" in p for p in parts):
-            return "\n".join(_text(p.get("text")) for p in parts if p["type"] == "text")
-    return _text(content)
+            return "\n".join(as_text(p.get("text")) for p in parts if p["type"] == "text")
+    return as_text(content)
 
 
 def _normalize(sequence: list[_Msg]) -> list[_Msg]:
@@ -336,7 +359,7 @@ def _merge(history: list[_Msg], sequence: list[_Msg]) -> None:
     history.extend(sequence[common:])
 
 
-def _tool_run(attrs: Mapping[str, Any]) -> _ToolRun | None:
+def tool_run(attrs: Mapping[str, Any]) -> ToolRun | None:
     """A tool execution span: OpenInference TOOL, OTel GenAI execute_tool, or a Traceloop tool task."""
     traceloop_tool = attrs.get("traceloop.span.kind") == "tool"
     name = attrs.get("gen_ai.tool.name")
@@ -352,7 +375,7 @@ def _tool_run(attrs: Mapping[str, Any]) -> _ToolRun | None:
     if result is None and traceloop_tool and isinstance(attrs.get("traceloop.entity.output"), str):
         result = _traceloop_output(attrs["traceloop.entity.output"])
     call_id = attrs.get("gen_ai.tool.call.id") or attrs.get("tool_call.id")
-    return _ToolRun(_text(name), call_id, None if result is None else _text(result))
+    return ToolRun(as_text(name), call_id, None if result is None else as_text(result))
 
 
 def _traceloop_output(raw: str) -> str:
@@ -364,7 +387,7 @@ def _traceloop_output(raw: str) -> str:
     return value if isinstance(value, str) else raw
 
 
-def _fill_tool_results(history: list[_Msg], runs: list[_ToolRun]) -> list[_Msg]:
+def _fill_tool_results(history: list[_Msg], runs: list[ToolRun]) -> list[_Msg]:
     """Adds a tool turn, from its tool span, for each call whose result no LLM input showed.
 
     Every call consumes its tool span (by call id, else the first unused span of that tool), answered
@@ -391,7 +414,7 @@ def _fill_tool_results(history: list[_Msg], runs: list[_ToolRun]) -> list[_Msg]:
     return out
 
 
-def _take_run(unused: list[_ToolRun], call: _Call) -> _ToolRun | None:
+def _take_run(unused: list[ToolRun], call: _Call) -> ToolRun | None:
     match = next((r for r in unused if call.id and r.id == call.id), None) or next(
         (r for r in unused if r.name == call.name and not (r.id and call.id)), None)
     if match is not None:

@@ -18,6 +18,7 @@ from collector_eval.evaluators.base import EvaluationResult, Evaluator
 from collector_eval.export.carrier import Verdict, build_carrier, verdict_to_dict
 from collector_eval.jobs import Job, StreamGroup
 from collector_eval.judge import Judge
+from collector_eval.redaction import redact
 from collector_eval.sessions.buffer import SessionBuffer, StoredSession
 from collector_eval.transcript import build_transcript, elide
 
@@ -127,6 +128,9 @@ async def judge_session(cfg: Config, stored: StoredSession, evaluators: list[Eva
     transcript = build_transcript(stored.resource_spans)
     if judge is not None:
         transcript = elide(transcript, cfg.judge.max_input_tokens)
+    redactions: dict[str, int] = {}
+    if cfg.redaction:
+        transcript, redactions = redact(transcript, cfg.redaction)
     results = await asyncio.gather(*(_evaluate(ev, transcript, judge) for ev in evaluators))
     return Verdict(
         session=stored,
@@ -136,6 +140,7 @@ async def judge_session(cfg: Config, stored: StoredSession, evaluators: list[Eva
         start_ns=start_ns,
         end_ns=time.time_ns(),
         annotator_kinds={ev.name: "LLM" if ev.needs_judge else "CODE" for ev in evaluators},
+        redactions=redactions,
     )
 
 

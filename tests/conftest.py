@@ -60,13 +60,19 @@ def make_config(redis_url, sink, judge, monkeypatch):
             "session": {"settle_delay_s": 0.2},
             "judge": {"base_url": judge.url, "api_key_env": "COLLECTOR_EVAL_TEST_KEY", "timeout_s": 5},
             "jobs": {"poll_interval_s": 0.05},
+            # A free port: the default 4320 would clash between the services a test starts.
+            "control": {"endpoint": "127.0.0.1:0"},
             "exporters": {"otlp": {"endpoint": sink.endpoint}},
+            # Free ports, as for control: the defaults 4318 and 8888 would clash likewise.
+            "telemetry": {"metrics_endpoint": "127.0.0.1:0"},
         }
         for section, value in overrides.items():
             if isinstance(value, dict) and isinstance(data.get(section), dict):
                 data[section] = {**data[section], **value}
             else:
                 data[section] = value
+        # A `receiver` override names grpc only, as a rule: the HTTP receiver keeps its free port.
+        data["receiver"].setdefault("http", {"endpoint": "127.0.0.1:0"})
         return config_from_dict(data)
 
     return make

@@ -24,6 +24,10 @@ class ServiceThread:
     def endpoint(self) -> str:
         return f"127.0.0.1:{self.service.port}"
 
+    @property
+    def control_endpoint(self) -> str:
+        return f"127.0.0.1:{self.service.control_port}"
+
     def call(self, coro, timeout_s: float = 30):
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout_s)
 

@@ -174,12 +174,17 @@ def test_check_config_valid_prints_effective_config(tmp_path):
     result = run_cli("check-config", str(path))
     assert result.returncode == 0, result.stderr
     effective = yaml.safe_load(result.stdout)
-    assert effective["receiver"]["grpc"] == {"endpoint": "127.0.0.1:14317", "max_recv_msg_size_mib": 16}
+    assert effective["receiver"]["grpc"] == {
+        "endpoint": "127.0.0.1:14317",
+        "max_recv_msg_size_mib": 16,
+        "auth": {"tokens": [], "tokens_file": ""},
+        "tls": {"cert_file": "", "key_file": "", "client_ca_file": ""},
+    }
     assert effective["session"]["settle_delay_s"] == 5
     # Defaults of keys the file does not set are printed too.
     assert effective["session"]["tenant_attribute"] == "service.name"
     assert effective["judge"]["model"] == "gpt-4o-mini"
-    assert effective["evaluators"] == ["goal_completeness"]
+    assert [e["name"] for e in effective["evaluators"]] == ["goal_completeness"]
     assert effective["redis"]["url"] == ""
 
 
@@ -356,7 +361,11 @@ def _alive(pid: int) -> bool:
 def test_serve_with_embedded_redis_and_no_judge_key(tmp_path):
     port = free_port()
     path = tmp_path / "serve.yaml"
-    path.write_text(f"receiver:\n  grpc:\n    endpoint: 127.0.0.1:{port}\n")
+    # Free ports for the HTTP receiver, telemetry and control: their defaults may be taken on a machine running tests.
+    path.write_text(
+        f"receiver:\n  grpc:\n    endpoint: 127.0.0.1:{port}\n  http:\n    endpoint: 127.0.0.1:0\n"
+        "telemetry:\n  metrics_endpoint: 127.0.0.1:0\ncontrol:\n  endpoint: 127.0.0.1:0\n"
+    )
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
     stderr_path = tmp_path / "stderr.txt"
     with open(stderr_path, "w") as err, open(tmp_path / "stdout.txt", "w") as out:

@@ -34,15 +34,28 @@ def test_defaults_are_the_design_contract():
     assert cfg.judge.model == "gpt-4o-mini"
     assert cfg.judge.base_url == ""
     assert cfg.judge.api_key_env == "OPENAI_API_KEY"
-    assert cfg.evaluators == ["goal_completeness"]
+    assert [e.name for e in cfg.evaluators] == ["goal_completeness"]
     assert cfg.exporters.otlp.endpoint == ""
+    assert cfg.receiver.http.endpoint == "127.0.0.1:4318"
+    assert cfg.receiver.http.max_request_size_mib == 16
+    assert cfg.telemetry.metrics_endpoint == "127.0.0.1:8888"
+    assert cfg.control.endpoint == "127.0.0.1:4320"
+
+
+def test_empty_http_and_telemetry_endpoints_turn_them_off():
+    cfg = config_from_dict({"receiver": {"http": {"endpoint": ""}}, "telemetry": {"metrics_endpoint": ""}})
+    assert cfg.receiver.http.endpoint == "" and cfg.telemetry.metrics_endpoint == ""
+
+
+def test_empty_control_endpoint_turns_it_off():
+    assert config_from_dict({"control": {"endpoint": ""}}).control.endpoint == ""
 
 
 def test_default_lists_are_not_shared_between_configs():
     a, b = Config(), Config()
     a.session.id_attributes.append("x")
-    a.evaluators.append("y")
-    assert "x" not in b.session.id_attributes and b.evaluators == ["goal_completeness"]
+    a.evaluators[0].topics.append("y")
+    assert "x" not in b.session.id_attributes and b.evaluators[0].topics == []
 
 
 @pytest.mark.parametrize("text", ["", "\n", "# only a comment\n", "---\n"])
@@ -136,6 +149,7 @@ def test_top_level_must_be_a_mapping(tmp_path):
         ({"session": {"max_spans": -1}}, "session.max_spans"),
         ({"receiver": {"grpc": {"max_recv_msg_size_mib": -1}}}, "receiver.grpc.max_recv_msg_size_mib"),
         ({"receiver": {"grpc": {"max_recv_msg_size_mib": 0}}}, "receiver.grpc.max_recv_msg_size_mib"),
+        ({"receiver": {"http": {"max_request_size_mib": 0}}}, "receiver.http.max_request_size_mib"),
         ({"judge": {"timeout_s": -0.5}}, "judge.timeout_s"),
         ({"judge": {"max_retries": -1}}, "judge.max_retries"),
         ({"judge": {"max_concurrency": 0}}, "judge.max_concurrency"),
@@ -161,6 +175,9 @@ def test_zero_settle_delay_and_zero_retries_are_allowed():
         ({"receiver": {"grpc": {"endpoint": ":4317"}}}, "receiver.grpc.endpoint"),
         ({"receiver": {"grpc": {"endpoint": "127.0.0.1:http"}}}, "receiver.grpc.endpoint"),
         ({"receiver": {"grpc": {"endpoint": "127.0.0.1:70000"}}}, "receiver.grpc.endpoint"),
+        ({"receiver": {"http": {"endpoint": "localhost"}}}, "receiver.http.endpoint"),
+        ({"telemetry": {"metrics_endpoint": "0.0.0.0:metrics"}}, "telemetry.metrics_endpoint"),
+        ({"control": {"endpoint": "127.0.0.1"}}, "control.endpoint"),
         ({"exporters": {"otlp": {"endpoint": "collector"}}}, "exporters.otlp.endpoint"),
         ({"exporters": {"otlp": {"compression": "zstd"}}}, "exporters.otlp.compression"),
         ({"redis": {"url": "localhost:6379"}}, "redis.url"),

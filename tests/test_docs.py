@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from collector_eval import cli
-from collector_eval.config import Config, config_from_dict
+from collector_eval.config import Config, EvaluatorConfig, JudgePriceConfig, config_from_dict
 from collector_eval.evaluators import goal_completeness
-from collector_eval.evaluators.base import EvaluationResult
+from collector_eval.evaluators.base import ATTR_TRUNCATED, EvaluationResult
 from collector_eval.export.carrier import EVENT_NAME, SPAN_NAME, Verdict, build_carrier, verdict_to_dict
 from collector_eval.sessions.router import SessionKey
 
@@ -34,6 +34,9 @@ TYPE_NAMES = {
     bool: "boolean",
     list[str]: "list of strings",
     dict[str, str]: "map of strings",
+    dict[str, typing.Any]: "mapping",
+    list[EvaluatorConfig]: "list of evaluators",
+    dict[str, JudgePriceConfig]: "map of prices",
 }
 
 
@@ -46,10 +49,18 @@ def config_keys(cls: type = Config, obj: object = None, prefix: str = ""):
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         path, value = prefix + f.name, getattr(obj, f.name)
-        if dataclasses.is_dataclass(hints[f.name]):
-            yield from config_keys(hints[f.name], value, path + ".")
+        tp = hints[f.name]
+        item = typing.get_args(tp)[-1] if typing.get_origin(tp) in (list, dict) else None
+        if dataclasses.is_dataclass(tp):
+            yield from config_keys(tp, value, path + ".")
+        elif dataclasses.is_dataclass(item):
+            # A list of entries is documented as written in its short form (`[goal_completeness]`), then
+            # each key of an entry as `evaluators[].key`; a map's entries as `judge.prices.*.key`.
+            shorthand = getattr(item, "shorthand", None)
+            yield path, tp, [getattr(v, shorthand) for v in value] if shorthand else value
+            yield from config_keys(item, item(), path + ("[]." if typing.get_origin(tp) is list else ".*."))
         else:
-            yield path, hints[f.name], value
+            yield path, tp, value
 
 
 def format_default(value: object) -> str:
@@ -117,6 +128,13 @@ def sidecar() -> tuple[dict, dict]:
     return config_map, spec
 
 
+def workload_annotations() -> dict:
+    docs = load_yaml_docs(ROOT / "deploy/kubernetes/sidecar.yaml")
+    (workload,) = [d for d in docs if d["kind"] in ("Pod", "Deployment")]
+    metadata = workload["metadata"] if workload["kind"] == "Pod" else workload["spec"]["template"]["metadata"]
+    return metadata.get("annotations", {})
+
+
 def container(spec: dict, name: str) -> dict:
     (found,) = [c for c in spec["containers"] if c["name"] == name]
     return found
@@ -170,6 +188,12 @@ def test_documented_cli_commands_exist():
     assert info.value.code == 0
     for command in ("serve --config FILE", "check-config FILE", "transcript FILE", "--help"):
         assert command in README
+    for command in ("evaluate FILE", "sessions list", "sessions show|end|reevaluate SESSION_ID", "demo"):
+        assert f"collector-eval {command}" in README
+    for words in (["evaluate"], ["demo"], *(["sessions", action] for action in ("list", "show", "end", "reevaluate"))):
+        with pytest.raises(SystemExit) as info:
+            cli.main([*words, "--help"])
+        assert info.value.code == 0, words
 
 
 def test_transcript_sample_is_what_the_command_prints(capsys):
@@ -218,7 +242,7 @@ def _all_results() -> list[EvaluationResult]:
         attributes={
             goal_completeness.ATTR_RESOLVED: "[]",
             goal_completeness.ATTR_UNRESOLVED: "[]",
-            goal_completeness.ATTR_TRUNCATED: "true",
+            ATTR_TRUNCATED: "true",
         },
     )
     failed = EvaluationResult.failed("failing", "judge_timeout", "timed out")
@@ -328,13 +352,21 @@ def test_sidecar_wiring():
     assert mount["mountPath"].rstrip("/") + "/config.yaml" == CONFIG_PATH
     (volume,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
     assert volume["configMap"]["name"] == config_map["metadata"]["name"]
+    # Probes: HTTP health endpoints on the telemetry port, which must listen where the kubelet
+    # connects (the pod IP), and be declared under the name the probes use.
+    ports = {p["name"]: p["containerPort"] for p in ce["ports"]}
+    telemetry_host, telemetry_port = host_port(cfg.telemetry.metrics_endpoint)
+    assert telemetry_host == "0.0.0.0" and ports["telemetry"] == telemetry_port
     for probe in ("readinessProbe", "livenessProbe"):
-        check = ce[probe]
-        if "tcpSocket" in check:
-            assert check["tcpSocket"]["port"] == port
-        else:
-            probed = {int(p) for p in re.findall(r"'127\.0\.0\.1', (\d+)", " ".join(check["exec"]["command"]))}
-            assert probed == {port}
+        check = ce[probe]["httpGet"]
+        assert check["path"] in ("/healthz", "/readyz")
+        assert check["port"] in ("telemetry", telemetry_port)
+    annotations = workload_annotations()
+    assert annotations["prometheus.io/port"] == str(telemetry_port) and annotations["prometheus.io/path"] == "/metrics"
+    # The control API: inside the pod only, its port declared.
+    control_host, control_port = host_port(cfg.control.endpoint)
+    assert control_host == "127.0.0.1" and ports["control"] == control_port
+    assert len(set(ports.values()) | {port}) == len(ports) + 1  # no two listeners on one port
     (key_env,) = [e for e in ce["env"] if e["name"] == cfg.judge.api_key_env]
     assert "secretKeyRef" in key_env["valueFrom"]
 
@@ -392,27 +424,48 @@ def test_every_compose_bind_mount_exists():
 # ------------------------------------------------------------------------------------------- way 1, run
 
 
+def way_one_environment() -> dict[str, str]:
+    """The variables README's way 1 exports, as written there."""
+    way_one = README[README.index("### 1. Point an OTLP exporter at it") : README.index("### 2. As a sidecar")]
+    env = {}
+    for line in way_one.splitlines():
+        if line.startswith("export OTEL_"):
+            name, _, value = shlex.split(line.split("#")[0])[1].partition("=")
+            env[name] = value
+    return env
+
+
 def test_an_exporter_configured_only_by_the_documented_env_vars_gets_its_session_judged(
     service, sink, judge, monkeypatch
 ):
-    """Way 1 of the README: OTEL_EXPORTER_OTLP_ENDPOINT=http://...:4317, nothing else, and the end
-    marker as a tag in OpenInference's `tag.tags`."""
+    """Way 1 of the README: the SDK's exporter built with no arguments, configured only by the
+    variables README exports (endpoint, protocol, gzip, the bearer token header), and the end marker
+    as a tag in OpenInference's `tag.tags`."""
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-    for line in README.splitlines():
-        if line.startswith("export OTEL_EXPORTER_OTLP_"):
-            name, _, value = shlex.split(line.split("#")[0])[1].partition("=")
-            assert value in ("http://localhost:4317", "grpc"), line
+    from byte_proxy import ByteCountingProxy
+
+    env = way_one_environment()
+    assert env == {
+        "OTEL_SERVICE_NAME": "chat-app",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://localhost:4317",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
+        "OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20$COLLECTOR_EVAL_TOKEN",
+    }
     judge.default = {"intentions": [{"intention": "a name", "evidence": "Sunny", "resolved": True}], "explanation": "ok"}
-    svc = service()
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://{svc.endpoint}")
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
-    provider = TracerProvider(resource=Resource.create({"service.name": "docs-app"}))
+    svc = service(receiver={"grpc": {"endpoint": "127.0.0.1:0", "auth": {"tokens": ["docs-token"]}}})
+    # The proxy sees the bytes on the wire: gzip shows as a request far smaller than its content.
+    proxy = ByteCountingProxy(svc.service.port)
+    for name, value in env.items():
+        value = value.replace("localhost:4317", proxy.endpoint).replace("$COLLECTOR_EVAL_TOKEN", "docs-token")
+        monkeypatch.setenv(name, value)
+    provider = TracerProvider()  # its resource, service.name included, comes from the environment too
     provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter()))
     tracer = provider.get_tracer("docs")
+    long_answer = "How about Sunny? " * 20000  # 340 kB that gzip shrinks to almost nothing
     tracer.start_span(
         "ChatCompletion",
         attributes={
@@ -420,15 +473,22 @@ def test_an_exporter_configured_only_by_the_documented_env_vars_gets_its_session
             "llm.input_messages.0.message.role": "user",
             "llm.input_messages.0.message.content": "Suggest a name for my puppy.",
             "llm.output_messages.0.message.role": "assistant",
-            "llm.output_messages.0.message.content": "How about Sunny?",
+            "llm.output_messages.0.message.content": long_answer,
         },
     ).end()
     tracer.start_span("session end", attributes={"session.id": "sess-docs", "tag.tags": ["session_status:completed"]}).end()
     provider.force_flush()
-    sink.wait_for(lambda s: len(s.carriers()) == 1)
+    try:
+        sink.wait_for(lambda s: len(s.carriers()) == 1)
+    finally:
+        provider.shutdown()
+        proxy.close()
     resource, _, carrier = sink.carriers()[0]
     attrs = {kv.key: kv.value for kv in carrier.attributes}
     assert attrs["session.id"].string_value == "sess-docs"
-    assert attrs["collector_eval.tenant"].string_value == "docs-app"
+    assert attrs["collector_eval.tenant"].string_value == "chat-app"
     assert attrs["session.evaluations.0.evaluation.label"].string_value == "complete"
-    provider.shutdown()
+    (llm,) = [span for _, _, span in sink.spans() if span.name == "ChatCompletion"]
+    content = {kv.key: kv.value.string_value for kv in llm.attributes}["llm.output_messages.0.message.content"]
+    assert content == long_answer  # it arrived whole ...
+    assert 0 < proxy.client_bytes < len(long_answer) // 10  # ... in a compressed request

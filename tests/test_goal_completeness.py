@@ -8,10 +8,9 @@ import pytest
 
 from collector_eval.config import JudgeConfig
 from collector_eval.evaluators import REGISTRY, build_evaluators
-from collector_eval.evaluators.base import EvaluationResult
+from collector_eval.evaluators.base import ATTR_TRUNCATED, EvaluationResult
 from collector_eval.evaluators.goal_completeness import (
     ATTR_RESOLVED,
-    ATTR_TRUNCATED,
     ATTR_UNRESOLVED,
     SCHEMA,
     GoalCompleteness,
@@ -161,9 +160,16 @@ def test_schema_is_strict_compatible() -> None:
 
 
 def test_registry() -> None:
-    assert REGISTRY == {"goal_completeness": GoalCompleteness}
+    assert REGISTRY["goal_completeness"] is GoalCompleteness
     (evaluator,) = build_evaluators(["goal_completeness"])
     assert isinstance(evaluator, GoalCompleteness)
     assert (evaluator.level, evaluator.needs_judge, evaluator.labels) == ("session", True, ("complete", "incomplete"))
     with pytest.raises(ValueError, match="nope"):
         build_evaluators(["nope"])
+
+
+def test_pass_criterion_follows_the_label() -> None:
+    complete, _ = judged(goal_completeness_answer(True, False))
+    incomplete, _ = judged(goal_completeness_answer(False, False, True))
+    assert (complete.label, complete.passed) == ("complete", True)
+    assert (incomplete.label, incomplete.passed) == ("incomplete", False)

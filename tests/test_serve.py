@@ -57,7 +57,10 @@ def test_two_processes_share_the_port_and_print_each_verdict_once(tmp_path, judg
     port = free_port()
     config = tmp_path / "config.yaml"
     config.write_text(
-        f"receiver: {{grpc: {{endpoint: '127.0.0.1:{port}'}}}}\n"
+        f"receiver: {{grpc: {{endpoint: '127.0.0.1:{port}'}}, http: {{endpoint: '127.0.0.1:0'}}}}\n"
+        # Free ports: the defaults (4318, 8888, 4320) may be taken on a machine that runs tests.
+        "telemetry: {metrics_endpoint: '127.0.0.1:0'}\n"
+        "control: {endpoint: '127.0.0.1:0'}\n"
         "processes: 2\n"
         "session: {settle_delay_s: 0.2}\n"
         "jobs: {poll_interval_s: 0.05}\n"

@@ -12,7 +12,8 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from collector_eval.otlp_json import load_otlp_json
-from collector_eval.transcript import Transcript, Turn, build_transcript, elide, estimate_tokens
+from collector_eval.tokens import count_tokens
+from collector_eval.transcript import Transcript, Turn, build_transcript, elide
 
 CORPUS = Path(os.environ.get("COLLECTOR_EVAL_CORPUS") or Path(__file__).resolve().parents[2] / "shared" / "corpus")
 SESSIONS = sorted(p.parent for p in CORPUS.glob("*/otlp.json"))
@@ -294,7 +295,7 @@ def test_elide_keeps_a_transcript_within_budget_unchanged() -> None:
 
 def test_elide_drops_the_middle_and_keeps_first_and_last() -> None:
     transcript = _long_transcript(40)
-    budget = estimate_tokens(transcript.render()) // 3
+    budget = count_tokens(transcript.render()) // 3
     out = elide(transcript, max_tokens=budget)
     assert out.truncated
     assert out.turns[0] == transcript.turns[0] and out.turns[-1] == transcript.turns[-1]
@@ -303,28 +304,40 @@ def test_elide_drops_the_middle_and_keeps_first_and_last() -> None:
     head = transcript.turns[:out.elided_at]
     assert out.turns == head + transcript.turns[out.elided_at + out.elided_turns:]
     assert abs(len(head) - (len(out.turns) - len(head))) <= 1  # the gap is in the middle
-    assert estimate_tokens(out.render()) <= budget
+    assert count_tokens(out.render()) <= budget
     assert f"[… {out.elided_turns} turns elided …]" in out.render()
     assert len(transcript.turns) == 40  # the input is left alone
 
 
 def test_elide_meets_every_budget_that_first_and_last_fit() -> None:
     transcript = _long_transcript(40)
-    total = estimate_tokens(transcript.render())
+    total = count_tokens(transcript.render())
     for budget in range(70, total + 10, 3):
         out = elide(transcript, max_tokens=budget)
-        assert estimate_tokens(out.render()) <= budget, budget
+        assert count_tokens(out.render()) <= budget, budget
         assert out.truncated == (budget < total)
 
 
 def test_elide_keeps_first_and_last_even_over_budget() -> None:
-    out = elide(_long_transcript(5), max_tokens=10)
-    assert [t.content[:6] for t in out.turns] == ["turn 0", "turn 4"]
+    # Each turn fits a quarter of the budget, so none is shortened; only the ends fit in all.
+    transcript = Transcript([Turn("user" if i % 2 == 0 else "assistant", f"turn {i}") for i in range(5)])
+    out = elide(transcript, max_tokens=16)
+    assert [t.content for t in out.turns] == ["turn 0", "turn 4"]
     assert out.truncated and out.elided_turns == 3
 
 
+def test_elide_shortens_a_huge_first_or_last_turn_too() -> None:
+    pasted = "START " + "lorem ipsum " * 200_000 + " FINISH"
+    transcript = Transcript([Turn("user", pasted), Turn("assistant", "ok"), Turn("user", "and?"), Turn("assistant", pasted)])
+    out = elide(transcript, max_tokens=2000)
+    assert count_tokens(out.render()) <= 2000
+    assert out.turns[0].content.startswith("START") and out.turns[0].content.endswith("FINISH")
+    assert out.turns[-1].content.startswith("START") and "chars elided" in out.turns[-1].content
+    assert out.truncated
+
+
 def test_elide_shortens_a_long_tool_output() -> None:
-    output = "BEGIN" + "y" * 5000 + "END"
+    output = "BEGIN " + " ".join(f"row{i}" for i in range(2000)) + " END"
     transcript = Transcript([Turn("user", "go"), Turn("assistant", "", [{"name": "fetch", "arguments": {}}]),
                              Turn("tool", output, name="fetch"), Turn("assistant", "done")])
     out = elide(transcript, max_tokens=2000)
@@ -333,7 +346,7 @@ def test_elide_shortens_a_long_tool_output() -> None:
     assert match is not None
     assert shortened.startswith("BEGIN") and shortened.endswith("END")
     assert len(shortened) - len(match.group(0)) == len(output) - int(match.group(1))
-    assert estimate_tokens(shortened) <= 2000 / 4
+    assert count_tokens(shortened) <= 2000 / 4
     assert out.truncated and out.elided_turns == 0
     assert [t.content for t in out.turns if t.role != "tool"] == ["go", "", "done"]
 

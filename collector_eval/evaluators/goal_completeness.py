@@ -6,19 +6,15 @@ and the session is "incomplete" when more than half are unresolved (Datadog's de
 from __future__ import annotations
 
 import json
-import re
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar
 
-from collector_eval.evaluators.base import EvaluationResult
-from collector_eval.judge import JudgeError
+from collector_eval.evaluators.base import EvaluationResult, Output, SessionEvaluator
 
 if TYPE_CHECKING:
-    from collector_eval.judge import Judge
     from collector_eval.transcript import Transcript
 
 ATTR_RESOLVED = "gen_ai.evaluation.goal_completeness.resolved_intentions"
 ATTR_UNRESOLVED = "gen_ai.evaluation.goal_completeness.unresolved_intentions"
-ATTR_TRUNCATED = "collector_eval.transcript.truncated"
 
 SYSTEM_PROMPT = """\
 You evaluate whether an AI assistant resolved its user's goals over a whole chat session.
@@ -62,83 +58,37 @@ SCHEMA: dict = {
     },
 }
 
-# An opening or closing transcript tag inside the data would let the conversation break out of it.
-_TAG = re.compile(r"<(?=\s*/?\s*transcript\b)", re.IGNORECASE)
 
-
-def _validate(data: dict) -> None:
-    intentions = data.get("intentions")
-    if not isinstance(intentions, list):
-        raise ValueError("'intentions' must be a list")
-    for i, item in enumerate(intentions):
-        if not isinstance(item, dict):
-            raise ValueError(f"intentions[{i}] must be an object")
-        if not isinstance(item.get("intention"), str) or not isinstance(item.get("resolved"), bool):
-            raise ValueError(f"intentions[{i}] needs a string 'intention' and a boolean 'resolved'")
-    if not isinstance(data.get("explanation"), str):
-        raise ValueError("'explanation' must be a string")
-
-
-def user_message(transcript: "Transcript") -> str:
-    parts = ["Evaluate the goal completeness of this session."]
-    if transcript.truncated:
-        parts.append(
-            "The session was shortened to fit: elided parts are marked in it. Where an outcome falls "
-            "in an elided part, infer it from the turns that follow."
-        )
-    parts.append(f"<transcript>\n{_TAG.sub('&lt;', transcript.render())}\n</transcript>")
-    return "\n\n".join(parts)
-
-
-class GoalCompleteness:
+class GoalCompleteness(SessionEvaluator):
     name: ClassVar[str] = "goal_completeness"
-    level: ClassVar[Literal["session", "trace", "span"]] = "session"
-    needs_judge: ClassVar[bool] = True
-    labels: ClassVar[tuple[str, ...]] = ("complete", "incomplete")
     version: ClassVar[str] = "1"
-
-    async def evaluate(self, transcript: "Transcript", judge: "Judge | None") -> EvaluationResult:
-        if not transcript.has_content:
-            return EvaluationResult.skipped(
-                self.name, "no_content", "the session's spans carry no message content (content capture off?)"
-            )
-        if judge is None or not judge.enabled:
-            reason = judge.disabled_reason if judge is not None else None
-            return EvaluationResult.skipped(self.name, "judge_disabled", reason or "no judge configured")
-        try:
-            answer = await judge.ask(
-                system=SYSTEM_PROMPT,
-                user=user_message(transcript),
-                schema=SCHEMA,
-                schema_name=self.name,
-                validate=_validate,
-            )
-        except JudgeError as err:
-            result = EvaluationResult.failed(self.name, err.error_type, str(err))
-            result.input_tokens, result.output_tokens = err.input_tokens, err.output_tokens
-        else:
-            result = _result(self.name, answer.data)
-            result.input_tokens, result.output_tokens = answer.input_tokens, answer.output_tokens
-        result.judge_model = judge.model
-        if transcript.truncated:
-            result.attributes[ATTR_TRUNCATED] = "true"
-        return result
-
-
-def _result(name: str, data: dict) -> EvaluationResult:
-    intentions = data["intentions"]
-    if not intentions:
-        return EvaluationResult.skipped(name, "no_intentions", data["explanation"] or "the judge found no user intention")
-    resolved = [item["intention"] for item in intentions if item["resolved"]]
-    unresolved = [item["intention"] for item in intentions if not item["resolved"]]
-    return EvaluationResult(
-        name=name,
-        status="ok",
-        score=len(resolved) / len(intentions),
-        label="incomplete" if 2 * len(unresolved) > len(intentions) else "complete",
-        explanation=data["explanation"],
-        attributes={
-            ATTR_RESOLVED: json.dumps(resolved, ensure_ascii=False),
-            ATTR_UNRESOLVED: json.dumps(unresolved, ensure_ascii=False),
-        },
+    answers: ClassVar[str] = "Did the assistant resolve what the user came for?"
+    output = Output(
+        labels=("complete", "incomplete"),
+        score=(0, 1),
+        direction="higher",
+        passing="complete: at most half of the user's intentions unresolved",
     )
+    system_prompt = SYSTEM_PROMPT
+    schema = SCHEMA
+    task: ClassVar[str] = "Evaluate the goal completeness of this session."
+
+    def verdict(self, data: dict, transcript: "Transcript") -> EvaluationResult:
+        intentions = data["intentions"]
+        if not intentions:
+            return EvaluationResult.skipped(
+                self.name, "no_intentions", data["explanation"] or "the judge found no user intention"
+            )
+        resolved = [item["intention"] for item in intentions if item["resolved"]]
+        unresolved = [item["intention"] for item in intentions if not item["resolved"]]
+        complete = 2 * len(unresolved) <= len(intentions)
+        return self._result(
+            "complete" if complete else "incomplete",
+            data["explanation"],
+            passed=complete,
+            score=len(resolved) / len(intentions),
+            **{
+                ATTR_RESOLVED: json.dumps(resolved, ensure_ascii=False),
+                ATTR_UNRESOLVED: json.dumps(unresolved, ensure_ascii=False),
+            },
+        )

@@ -4,7 +4,7 @@ immutable downstream, so results never patch a span already sent."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -28,6 +28,8 @@ class Verdict:
     start_ns: int
     end_ns: int
     annotator_kinds: dict[str, str]  # evaluator name -> "LLM" | "CODE"
+    # What redaction replaced before the judge saw the transcript: detector -> count (never values).
+    redactions: dict[str, int] = field(default_factory=dict)
 
     @property
     def input_tokens(self) -> int:
@@ -63,6 +65,8 @@ def build_carrier(verdict: Verdict) -> ExportTraceServiceRequest:
         "gen_ai.usage.input_tokens": verdict.input_tokens,
         "gen_ai.usage.output_tokens": verdict.output_tokens,
     }
+    for detector, count in verdict.redactions.items():
+        attrs[f"collector_eval.redaction.{detector}"] = count
     if session.id_attribute and session.id_attribute != "session.id":
         attrs[session.id_attribute] = session.key.session_id
     for n, result in enumerate(verdict.results):

@@ -28,6 +28,7 @@ class OutboxPublisher:
         self._stream = stream
         self.published = 0
         self.dropped = 0
+        self.redis_errors = 0
 
     async def run(self) -> None:
         await self._outbox.ensure_group()
@@ -36,6 +37,7 @@ class OutboxPublisher:
                 messages = await self._outbox.next_batch(BATCH, self._poll_ms)
                 await asyncio.gather(*(self._publish(m) for m in messages))
             except RedisError as exc:
+                self.redis_errors += 1
                 log.warning("cannot read the outbox: %s", exc)
                 await asyncio.sleep(1)
 

@@ -11,9 +11,14 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, TracesData
 from redis.exceptions import NoScriptError
 
 from collector_eval.config import SessionConfig
-from collector_eval.sessions import resp, scripts
+from collector_eval.sessions import control_scripts, resp, scripts
 from collector_eval.sessions.keys import Keys, session_member
 from collector_eval.sessions.router import Routed, SessionKey
+from collector_eval.sessions.status import FIELDS as STATUS_FIELDS
+from collector_eval.sessions.status import SessionStatus
+
+# Keys SCAN visits per call when listing sessions.
+SCAN_BATCH = 1000
 
 
 @dataclass
@@ -29,6 +34,7 @@ class StoredSession:
     truncated: bool = False
     revision: int = 0
     trigger: str = ""
+    judged_spans: int = -1  # distinct spans the last verdict covered (-1: never judged)
 
 
 @dataclass
@@ -111,6 +117,7 @@ class SessionBuffer:
             end_span_id=end[16:],
             id_attribute=meta.get(b"id_attribute", b"").decode(),
             truncated=b"truncated" in meta,
+            judged_spans=int(meta.get(b"judged_spans", -1)),
         )
         pipe = self._redis.pipeline(transaction=False)
         for trace_id in sorted(f[2:] for f in meta if f.startswith(b"t:")):
@@ -146,9 +153,93 @@ class SessionBuffer:
             await scripts.commit_verdict.run(
                 self._redis,
                 [keys.session(stored.key), keys.session_result(stored.key, claim.revision), keys.outbox, keys.outbox_overflow],
-                [claim.counter, record, otlp, line, int(self._cfg.ttl_s), outbox_max_len],
+                [claim.counter, record, otlp, line, int(self._cfg.ttl_s), outbox_max_len, stored.span_count],
             )
         )
+
+    async def release(self, session: SessionKey, claim: Claim) -> None:
+        """Give a claimed revision back: it had nothing new to judge."""
+        await scripts.release_revision.run(self._redis, [self._keys.session(session)], [claim.revision, claim.counter])
+
+    async def statuses(self, sessions: list[SessionKey], detailed: bool = True) -> list[SessionStatus | None]:
+        """The control API's view of each session (None: not buffered); detailed: with its trace ids
+        and the verdict of every revision still kept, else the latest verdict only."""
+        keys = self._keys
+        pipe = self._redis.pipeline(transaction=False)
+        for session in sessions:
+            key = keys.session(session)
+            pipe.hmget(key, STATUS_FIELDS)
+            pipe.zscore(keys.due, session_member(session))
+            pipe.ttl(key)
+            if detailed:
+                pipe.hkeys(key)
+        replies = await pipe.execute()
+        step = 4 if detailed else 3
+        rows = [replies[i : i + step] + [[]] * (4 - step) for i in range(0, len(replies), step)]
+        wanted = []
+        for session, row in zip(sessions, rows):
+            revision = int(row[0][2] or 0)
+            first = 1 if detailed else revision
+            wanted.append([keys.session_result(session, r) for r in range(max(first, 1), revision + 1)])
+        pipe = self._redis.pipeline(transaction=False)
+        for result_keys in wanted:
+            if result_keys:
+                pipe.mget(result_keys)
+        fetched = iter(await pipe.execute())
+        out = []
+        for session, (values, due, ttl, names), result_keys in zip(sessions, rows, wanted):
+            records = next(fetched) if result_keys else []
+            out.append(SessionStatus.parse(session, values, due, ttl, names, records, records[-1] if records else None))
+        return out
+
+    async def schedule_by_hand(self, session: SessionKey, new_revision: bool) -> int:
+        """Schedule a session for judging with trigger "control": like an end span (after the settle
+        delay), or now as a forced new revision. Returns a control_scripts code."""
+        keys = self._keys
+        due_at = time.time() + (0 if new_revision else self._cfg.settle_delay_s)
+        for _ in range(3):
+            # The script refuses when a worker claimed another revision meanwhile: read it again.
+            revision = int(await self._redis.hget(keys.session(session), "revision") or 0)
+            code = await control_scripts.schedule.run(
+                self._redis,
+                [keys.session(session), keys.due, keys.session_result(session, revision)],
+                [session_member(session), b"%f" % due_at, int(new_revision), revision],
+            )
+            if code != control_scripts.REVISION_MOVED:
+                return int(code)
+        return control_scripts.BEING_JUDGED
+
+    async def scan_sessions(self, limit: int, page_token: str = "", tenant: str = "", session_id: str = "") -> tuple[list[SessionKey], str]:
+        """Up to limit buffered sessions, in SCAN order, and the next page's token ("" after the last
+        page). A token is the cursor of the SCAN batch the page ended in and the last session taken
+        from it: the next page scans that batch again and skips up to there (a batch is sorted, so
+        "up to there" is well defined). Raises ValueError for a token not made here."""
+        cursor_text, _, after = page_token.partition(":")
+        cursor = int(cursor_text or 0)
+        pattern = self._keys.session_pattern(tenant, session_id)
+        found: list[SessionKey] = []
+        while True:
+            next_cursor, raw = await self._redis.scan(cursor, match=pattern, count=SCAN_BATCH)
+            batch = sorted((s for s in map(self._session_of, raw) if s and session_member(s) > after), key=session_member)
+            after = ""
+            if session_id:  # the pattern also matches ids that merely end with this one
+                batch = [s for s in batch if s.session_id == session_id]
+            room = limit - len(found)
+            if len(batch) > room:
+                found += batch[:room]
+                return found, f"{cursor}:{session_member(found[-1])}"
+            found += batch
+            if next_cursor == 0:
+                return found, ""
+            cursor = next_cursor
+            if len(found) == limit:
+                return found, f"{cursor}:"
+
+    def _session_of(self, key: bytes) -> SessionKey | None:
+        try:
+            return self._keys.session_of(key)
+        except ValueError:  # a key of this shape not written by collector-eval
+            return None
 
 
 def _chunk_field() -> bytes:

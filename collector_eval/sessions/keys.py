@@ -30,6 +30,23 @@ class Keys:
     def session_result(self, session: SessionKey, revision: int) -> str:
         return self._session_tag(session) + f":result:{revision}"
 
+    def session_pattern(self, tenant: str = "", session_id: str = "") -> str:
+        """A SCAN MATCH pattern for session hashes (of one tenant, or with one id, when given). Result
+        keys never match it: they do not end in "}". An id alone may match ids that end with it."""
+        if tenant:
+            member = f"{len(tenant)}:{_glob_escape(tenant)}:{_glob_escape(session_id) or '*'}"
+        else:
+            member = f"*:{_glob_escape(session_id)}" if session_id else "*"
+        return f"{_glob_escape(self.prefix)}:{{s:{member}}}"
+
+    def session_of(self, key: bytes) -> SessionKey:
+        """The session whose hash key this is (the inverse of session())."""
+        return parse_session_member(key[len(self._prefix_bytes) + 4 : -1])
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
 
 def session_member(session: SessionKey) -> str:
     """How a session is named inside the due set and job messages: "<tenant length>:<tenant>:<id>"."""

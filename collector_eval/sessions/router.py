@@ -15,6 +15,8 @@ from collector_eval import otlp_wire as wire
 from collector_eval.config import SessionConfig
 
 UNKNOWN_TENANT = "unknown_service"
+# ExportTraceServiceRequest.resource_spans, ResourceSpans.scope_spans, ScopeSpans.spans
+RESOURCE_SPANS, SCOPE_SPANS, SPANS = wire.tag(1), wire.tag(2), wire.tag(2)
 
 
 @dataclass(frozen=True)
@@ -99,8 +101,8 @@ class SessionRouter:
         # Most requests hold no end span: one scan of the request spares a scan of each span.
         end_markers = [m for m in self._end_markers if m in raw]
         resource_index = -1
-        for field_no, _, rs_start, rs_end in wire.fields(raw, 0, len(raw)):
-            if field_no != 1:
+        for key, _, rs_start, rs_end in wire.fields(raw, 0, len(raw)):
+            if key != RESOURCE_SPANS:
                 continue
             resource_index += 1
             rs = request.resource_spans[resource_index]
@@ -108,8 +110,8 @@ class SessionRouter:
             res_id = self._session_id(rs.resource.attributes)
             res_parts: list[bytes] = []
             scope_ranges: list[tuple[int, int]] = []
-            for f, start, value, end in wire.fields(raw, rs_start, rs_end):
-                if f == 2:
+            for key, start, value, end in wire.fields(raw, rs_start, rs_end):
+                if key == SCOPE_SPANS:
                     scope_ranges.append((value, end))
                 else:
                     res_parts.append(raw[start:end])
@@ -118,8 +120,8 @@ class SessionRouter:
                 pb_spans = rs.scope_spans[scope_index].spans
                 scope_parts: list[bytes] = []
                 span_ranges: list[tuple[int, int, int]] = []
-                for f, start, value, end in wire.fields(raw, ss_start, ss_end):
-                    if f == 2:
+                for key, start, value, end in wire.fields(raw, ss_start, ss_end):
+                    if key == SPANS:
                         span_ranges.append((start, value, end))
                     else:
                         scope_parts.append(raw[start:end])

@@ -24,6 +24,7 @@ class DuePoller:
         self._redis = client
         self._keys = keys
         self._cfg = cfg
+        self.redis_errors = 0  # read by the metrics collector
 
     async def dispatch_once(self) -> int:
         moved = await scripts.dispatch_due.run(
@@ -40,5 +41,6 @@ class DuePoller:
                 if await self.dispatch_once() >= BATCH:
                     continue
             except RedisError as exc:
+                self.redis_errors += 1
                 log.warning("cannot dispatch due sessions: %s", exc)
             await asyncio.sleep(self._cfg.poll_interval_s)

@@ -1,0 +1,193 @@
+"""Export acknowledgement latency at half of the maximum rate: how long an Export call of 512 spans
+takes to be acknowledged (spans buffered in Redis and queued for forwarding) when collector-eval runs
+at half the rate it can sustain.
+
+First the maximum rate is found the way bench/ingest.py measures it (closed loop, 16 calls in flight
+over 8 connections, for --probe-seconds; the rate counts the time until everything acknowledged has
+reached the downstream), unless --max-rate gives it. Then a fresh service gets 512-span batches at
+half that rate from a paced open-loop sender: call i is issued at start + i / rate whatever the
+earlier calls are doing, and each call's latency is measured from issue to acknowledgement (and, to
+show any lag of the sender itself, from its scheduled time).
+
+Prints one JSON line of figures. Usage: python bench/ack_latency.py [--seconds 10] [--max-rate SPANS_PER_S]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+
+import grpc
+import redis
+
+from common import (
+    SPANS_PER_BATCH,
+    CpuMeter,
+    EmbeddedRedis,
+    ServiceProcess,
+    cpu_seconds,
+    exporters,
+    load,
+    make_batches,
+    process_tree_cpu,
+    start_role,
+    stop_procs,
+    summary_ms,
+    free_port,
+    wait_port,
+)
+
+
+def probe_max_rate(redis_url: str, batches: list[bytes], seconds: float, processes: int) -> dict:
+    """ingest.py's method on a service (and drop sink) of its own: spans acknowledged / time until all
+    are forwarded."""
+    sink_port = free_port()
+    sink = start_role("sink", str(sink_port))
+    try:
+        wait_port(sink_port)
+        service = ServiceProcess(redis_url, sink_port, {"processes": processes}).start()
+        try:
+            through = asyncio.run(load(service.endpoint, batches, seconds, 16))
+            t_end = time.monotonic()
+        finally:
+            service.stop()  # graceful: drains the forward queue
+    finally:
+        stop_procs([sink])
+    wall = through["elapsed"] + (time.monotonic() - t_end)
+    return {"spans_per_s": through["spans"] / wall, "refused_requests": through["refused_requests"]}
+
+
+async def paced(endpoint: str, batches: list[bytes], rate: float, warmup_s: float, seconds: float) -> dict:
+    """Open loop: call i is issued at t0 + i / rate. Calls issued in the warm-up are not counted."""
+    channels, calls = exporters(endpoint)
+    for ch in channels:
+        await ch.channel_ready()
+    loop = asyncio.get_running_loop()
+    latencies: list[float] = []
+    from_schedule: list[float] = []
+    errors: dict[str, int] = {}
+    acknowledged = 0
+    warm = int(rate * warmup_s)
+    total = warm + int(rate * seconds)
+    t0 = loop.time() + 0.05
+
+    async def one(i: int, scheduled: float) -> None:
+        nonlocal acknowledged
+        issued = loop.time()
+        try:
+            await calls[i % len(calls)](batches[i % len(batches)], timeout=30)
+        except grpc.aio.AioRpcError as exc:
+            errors[exc.code().name] = errors.get(exc.code().name, 0) + 1
+            return
+        done = loop.time()
+        acknowledged += 1
+        if i >= warm:
+            latencies.append(done - issued)
+            from_schedule.append(done - scheduled)
+
+    tasks = []
+    for i in range(total):
+        scheduled = t0 + i / rate
+        delay = scheduled - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if i == warm:
+            measured_start = loop.time()
+        tasks.append(asyncio.create_task(one(i, scheduled)))
+    sent_until = loop.time()
+    await asyncio.gather(*tasks)
+    for ch in channels:
+        await ch.close()
+    return {
+        "latencies": latencies,
+        "from_schedule": from_schedule,
+        "errors": errors,
+        "requests": total - warm,
+        "acknowledged_all": acknowledged,
+        "elapsed": sent_until - measured_start,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10, help="measured time at half rate")
+    parser.add_argument("--warmup-seconds", type=float, default=1)
+    parser.add_argument("--probe-seconds", type=float, default=5, help="time of the maximum-rate probe")
+    parser.add_argument("--max-rate", type=float, help="maximum rate in spans/s (skips the probe)")
+    parser.add_argument("--load-fraction", type=float, default=0.5)
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="service processes (config `processes`)")
+    args = parser.parse_args()
+
+    batches = make_batches(50)
+    procs = []
+    redis_server = EmbeddedRedis()
+    try:
+        redis_url = redis_server.start()
+        if args.max_rate:
+            max_rate, probe = args.max_rate, {"source": "--max-rate"}
+        else:
+            probe = probe_max_rate(redis_url, batches, args.probe_seconds, args.processes)
+            max_rate = probe["spans_per_s"]
+            probe = {"source": f"closed-loop probe, {args.probe_seconds:g} s", "refused_requests": probe["refused_requests"]}
+            redis.Redis.from_url(redis_url).flushall()  # the probe's spans: not this phase's business
+
+        rate = max_rate * args.load_fraction / SPANS_PER_BATCH  # requests/s
+        sink_port = free_port()
+        sink = start_role("sink", str(sink_port))
+        procs.append(sink)
+        wait_port(sink_port)
+        service = ServiceProcess(redis_url, sink_port, {"processes": args.processes}).start()
+        cpu_before = [process_tree_cpu(service.pid), cpu_seconds(redis_server.pid)]
+        t_cpu = time.monotonic()
+        meter = CpuMeter()
+        run = asyncio.run(paced(service.endpoint, batches, rate, args.warmup_seconds, args.seconds))
+        cpu_wall = time.monotonic() - t_cpu
+        machine = meter.read()
+        cpu_after = [process_tree_cpu(service.pid), cpu_seconds(redis_server.pid)]
+        service.stop()
+        sink.terminate()
+        forwarded = int(sink.communicate(timeout=30)[0].strip() or 0)
+        lat = summary_ms(run["latencies"])
+        figures = {
+            "bench": "ack_latency",
+            "spans_per_batch": SPANS_PER_BATCH,
+            "batch_bytes": len(batches[0]),
+            "service_processes": args.processes,
+            "max_rate_spans_per_s": round(max_rate),
+            "max_rate": probe,
+            "load_fraction": args.load_fraction,
+            "offered_spans_per_s": round(rate * SPANS_PER_BATCH),
+            "offered_requests_per_s": round(rate, 1),
+            "achieved_requests_per_s": round(run["requests"] / run["elapsed"], 1) if run["elapsed"] else None,
+            "seconds": args.seconds,
+            "ack_p50_ms": lat.get("p50_ms"),
+            "ack_p90_ms": lat.get("p90_ms"),
+            "ack_p99_ms": lat.get("p99_ms"),
+            "ack_max_ms": lat.get("max_ms"),
+            "ack_mean_ms": lat.get("mean_ms"),
+            "measured_requests": lat["count"],
+            # Latency counted from when the call was due, not when the sender got to issue it: the
+            # same unless the load generator itself fell behind.
+            "from_schedule_p99_ms": summary_ms(run["from_schedule"]).get("p99_ms"),
+            "errors": run["errors"],
+            # Every call of the phase (warm-up included) acknowledged and forwarded: these two agree.
+            "acknowledged_requests_incl_warmup": run["acknowledged_all"],
+            "forwarded_requests_incl_warmup": forwarded,
+            "service_cpu_cores": round((cpu_after[0] - cpu_before[0]) / cpu_wall, 2),
+            "redis_cpu_cores": round((cpu_after[1] - cpu_before[1]) / cpu_wall, 2),
+            # Every process of this benchmark (load generator, service, Redis, sink), and the rest of
+            # the machine: other people's work on a shared machine disturbs the tail.
+            **machine,
+            "target_p99_ms": 10,
+        }
+        print(json.dumps(figures))
+    finally:
+        stop_procs(procs)
+        redis_server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""A blocking HTTP/1.1 client over loopback for tests: status, headers and body, whatever the status
+(urllib raises on 4xx/5xx, which would hide the answers the tests are about)."""
+from __future__ import annotations
+
+import http.client
+from dataclasses import dataclass
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+
+
+def http_request(method: str, port: int, path: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> Reply:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+    finally:
+        conn.close()
