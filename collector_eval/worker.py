@@ -15,7 +15,8 @@ from redis.exceptions import RedisError
 from collector_eval.aio import cancel_all
 from collector_eval.config import Config
 from collector_eval.evaluators.base import EvaluationResult, Evaluator
-from collector_eval.export.carrier import Verdict, build_carrier, verdict_to_dict
+from collector_eval.export.carrier import SubjectResults, Verdict, build_carrier, verdict_to_dict
+from collector_eval.evaluators.spans import span_views, trace_views
 from collector_eval.jobs import Job, StreamGroup
 from collector_eval.judge import Judge
 from collector_eval.redaction import redact
@@ -97,11 +98,20 @@ class EvaluationWorker:
             await self._buffer.release(job.session, claim)
             return None
         verdict = await judge_session(self._cfg, stored, self._evaluators, self._judge)
-        for result in verdict.results:
+        for result in verdict.all_results():
             self.evaluations[(result.name, result.status)] += 1
             self.judge_tokens["input"] += result.input_tokens
             self.judge_tokens["output"] += result.output_tokens
-        record = json.dumps({"revision": claim.revision, "results": [asdict(r) for r in verdict.results]})
+        record = json.dumps(
+            {
+                "revision": claim.revision,
+                "results": [asdict(r) for r in verdict.results],
+                "subjects": [
+                    {"level": x.level, "trace_id": x.trace_id.hex(), "span_id": x.span_id.hex(), "results": [asdict(r) for r in x.results]}
+                    for x in verdict.subjects
+                ],
+            }
+        )
         committed = await self._buffer.commit(
             stored,
             claim,
@@ -122,7 +132,8 @@ class EvaluationWorker:
 
 
 async def judge_session(cfg: Config, stored: StoredSession, evaluators: list[Evaluator], judge: Judge | None) -> Verdict:
-    """Rebuild a session's transcript and run every evaluator on it concurrently. The one place a
+    """Rebuild a session's transcript and run every evaluator on it concurrently: session-level ones
+    on the transcript, span- and trace-level ones on each span or trace they select. The one place a
     session is judged: the worker and the offline `evaluate` command both come through here."""
     start_ns = time.time_ns()
     transcript = build_transcript(stored.resource_spans)
@@ -131,22 +142,44 @@ async def judge_session(cfg: Config, stored: StoredSession, evaluators: list[Eva
     redactions: dict[str, int] = {}
     if cfg.redaction:
         transcript, redactions = redact(transcript, cfg.redaction)
-    results = await asyncio.gather(*(_evaluate(ev, transcript, judge) for ev in evaluators))
+    by_level: dict[str, list[Evaluator]] = {"session": [], "span": [], "trace": []}
+    for ev in evaluators:
+        by_level[ev.level].append(ev)
+    session_evs = [ev for ev in by_level["session"] if ev.selects(stored.key.session_id)]
+    subjects = []  # (level, trace id, span id, evaluator, the view it judges)
+    if by_level["span"]:
+        for view in span_views(stored.resource_spans):
+            subjects += [("span", view.trace_id, view.span_id, ev, view) for ev in by_level["span"] if ev.selects(view)]
+    if by_level["trace"]:
+        for trace in trace_views(stored.resource_spans):
+            root = trace.root
+            subjects += [("trace", trace.trace_id, root.span_id, ev, trace) for ev in by_level["trace"] if ev.selects(trace)]
+    results = await asyncio.gather(
+        *(_evaluate(ev, transcript, judge) for ev in session_evs),
+        *(_evaluate(ev, view, judge) for _, _, _, ev, view in subjects),
+    )
+    grouped: dict[tuple[str, str, str], list[EvaluationResult]] = {}
+    for (level, trace_id, span_id, _, _), result in zip(subjects, results[len(session_evs):]):
+        grouped.setdefault((level, trace_id, span_id), []).append(result)
     return Verdict(
         session=stored,
-        results=list(results),
+        results=list(results[: len(session_evs)]),
         judge_model=cfg.judge.model,
         transcript_truncated=transcript.truncated,
         start_ns=start_ns,
         end_ns=time.time_ns(),
         annotator_kinds={ev.name: "LLM" if ev.needs_judge else "CODE" for ev in evaluators},
         redactions=redactions,
+        subjects=[
+            SubjectResults(level, bytes.fromhex(trace_id), bytes.fromhex(span_id), group)
+            for (level, trace_id, span_id), group in grouped.items()
+        ],
     )
 
 
-async def _evaluate(evaluator: Evaluator, transcript, judge: Judge | None) -> EvaluationResult:
+async def _evaluate(evaluator: Evaluator, subject, judge: Judge | None) -> EvaluationResult:
     try:
-        return await evaluator.evaluate(transcript, judge)
+        return await evaluator.evaluate(subject, judge)
     except Exception as exc:  # an evaluator bug must not cost the other evaluators their verdicts
         log.exception("evaluator %s crashed", evaluator.name)
         return EvaluationResult.failed(evaluator.name, "evaluator_error", f"{type(exc).__name__}: {exc}")

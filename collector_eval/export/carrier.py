@@ -1,4 +1,5 @@
-"""The carrier span: one per evaluation run, a child of the span that ended the session, carrying one
+"""Carrier spans: per evaluation run one for the session, a child of the span that ended it, and one
+per judged span (a child of it) or trace (a child of its root), each carrying one
 `gen_ai.evaluation.result` event per evaluator plus the OpenInference flattened form. Ended spans are
 immutable downstream, so results never patch a span already sent."""
 from __future__ import annotations
@@ -15,8 +16,21 @@ from collector_eval import __version__
 from collector_eval.evaluators.base import EvaluationResult
 from collector_eval.sessions.buffer import StoredSession
 
-SPAN_NAME = "evaluate_session"
+SPAN_NAMES = {"session": "evaluate_session", "span": "evaluate_span", "trace": "evaluate_trace"}
+# OpenInference's flattened form per level: session.evaluations.N..., evaluations.N..., trace.evaluations.N...
+FLAT_PREFIXES = {"session": "session.evaluations", "span": "evaluations", "trace": "trace.evaluations"}
+SPAN_NAME = SPAN_NAMES["session"]
 EVENT_NAME = "gen_ai.evaluation.result"
+
+
+@dataclass
+class SubjectResults:
+    """Span- or trace-level results for one judged span (the trace's root for trace level)."""
+
+    level: str
+    trace_id: bytes
+    span_id: bytes
+    results: list[EvaluationResult]
 
 
 @dataclass
@@ -30,33 +44,30 @@ class Verdict:
     annotator_kinds: dict[str, str]  # evaluator name -> "LLM" | "CODE"
     # What redaction replaced before the judge saw the transcript: detector -> count (never values).
     redactions: dict[str, int] = field(default_factory=dict)
+    subjects: list[SubjectResults] = field(default_factory=list)
+
+    def all_results(self):
+        yield from self.results
+        for subject in self.subjects:
+            yield from subject.results
 
     @property
     def input_tokens(self) -> int:
-        return sum(r.input_tokens for r in self.results)
+        return sum(r.input_tokens for r in self.all_results())
 
     @property
     def output_tokens(self) -> int:
-        return sum(r.output_tokens for r in self.results)
+        return sum(r.output_tokens for r in self.all_results())
 
 
 def build_carrier(verdict: Verdict) -> ExportTraceServiceRequest:
+    """All carrier spans of one evaluation run: the session's, and one per judged span or trace."""
     session = verdict.session
-    span = Span(
-        trace_id=session.end_trace_id,
-        span_id=os.urandom(8),
-        parent_span_id=session.end_span_id,
-        name=SPAN_NAME,
-        kind=Span.SPAN_KIND_INTERNAL,
-        start_time_unix_nano=verdict.start_ns,
-        end_time_unix_nano=verdict.end_ns,
-    )
     attrs: dict[str, object] = {
-        "openinference.span.kind": "EVALUATOR",
         "session.id": session.key.session_id,
         "collector_eval.tenant": session.key.tenant,
         "collector_eval.revision": session.revision,
-        # What made this evaluation run: end_span, late_spans, idle_timeout or max_duration.
+        # What made this evaluation run: end_span, late_spans, idle_timeout, max_duration or control.
         "collector_eval.trigger": session.trigger,
         "collector_eval.session.spans": session.span_count,
         "collector_eval.session.truncated": session.truncated,
@@ -69,8 +80,37 @@ def build_carrier(verdict: Verdict) -> ExportTraceServiceRequest:
         attrs[f"collector_eval.redaction.{detector}"] = count
     if session.id_attribute and session.id_attribute != "session.id":
         attrs[session.id_attribute] = session.key.session_id
-    for n, result in enumerate(verdict.results):
-        prefix = f"session.evaluations.{n}.evaluation."
+    resources = _resources_by_span(session)
+    request = ExportTraceServiceRequest()
+    _add(request, resources.get(session.end_span_id) or _first_resource(session),
+         _carrier_span(verdict, "session", session.end_trace_id, session.end_span_id, attrs, verdict.results))
+    for subject in verdict.subjects:
+        subject_attrs = {
+            "session.id": session.key.session_id,
+            "collector_eval.tenant": session.key.tenant,
+            "collector_eval.revision": session.revision,
+            "gen_ai.request.model": verdict.judge_model,
+            "gen_ai.usage.input_tokens": sum(r.input_tokens for r in subject.results),
+            "gen_ai.usage.output_tokens": sum(r.output_tokens for r in subject.results),
+        }
+        span = _carrier_span(verdict, subject.level, subject.trace_id, subject.span_id, subject_attrs, subject.results)
+        _add(request, resources.get(subject.span_id) or _first_resource(session), span)
+    return request
+
+
+def _carrier_span(verdict: Verdict, level: str, trace_id: bytes, parent_id: bytes, attrs: dict, results) -> Span:
+    span = Span(
+        trace_id=trace_id,
+        span_id=os.urandom(8),
+        parent_span_id=parent_id,
+        name=SPAN_NAMES[level],
+        kind=Span.SPAN_KIND_INTERNAL,
+        start_time_unix_nano=verdict.start_ns,
+        end_time_unix_nano=verdict.end_ns,
+    )
+    attrs = {"openinference.span.kind": "EVALUATOR", **attrs}
+    for n, result in enumerate(results):
+        prefix = f"{FLAT_PREFIXES[level]}.{n}.evaluation."
         attrs[prefix + "name"] = result.name
         attrs[prefix + "status"] = result.status
         attrs[prefix + "annotator_kind"] = verdict.annotator_kinds.get(result.name, "LLM")
@@ -81,21 +121,21 @@ def build_carrier(verdict: Verdict) -> ExportTraceServiceRequest:
                 attrs[prefix + "score"] = result.score
             if result.label is not None:
                 attrs[prefix + "label"] = result.label
-        span.events.add(
-            time_unix_nano=verdict.end_ns, name=EVENT_NAME, attributes=_key_values(_event_attributes(result))
-        )
+        span.events.add(time_unix_nano=verdict.end_ns, name=EVENT_NAME, attributes=_key_values(_event_attributes(result)))
     span.attributes.extend(_key_values(attrs))
-    if any(r.status == "error" for r in verdict.results):
+    if any(r.status == "error" for r in results):
         span.status.code = Status.STATUS_CODE_ERROR
-        span.status.message = "; ".join(f"{r.name}: {r.error_type}" for r in verdict.results if r.status == "error")
-    request = ExportTraceServiceRequest()
+        span.status.message = "; ".join(f"{r.name}: {r.error_type}" for r in results if r.status == "error")
+    return span
+
+
+def _add(request: ExportTraceServiceRequest, resource: Resource, span: Span) -> None:
     rs = request.resource_spans.add()
-    rs.resource.CopyFrom(_resource_of_end_span(session))
+    rs.resource.CopyFrom(resource)
     ss = rs.scope_spans.add()
     ss.scope.name = "collector-eval"
     ss.scope.version = __version__
     ss.spans.append(span)
-    return request
 
 
 def _event_attributes(result: EvaluationResult) -> dict[str, object]:
@@ -110,18 +150,22 @@ def _event_attributes(result: EvaluationResult) -> dict[str, object]:
         attrs["error.type"] = result.error_type or "error"
     else:
         attrs["collector_eval.evaluation.skip_reason"] = result.error_type or "skipped"
+    if result.status == "ok" and result.passed is not None:
+        attrs["collector_eval.evaluation.passed"] = result.passed
+    if result.cost is not None:
+        attrs["collector_eval.evaluation.cost"] = result.cost
     if result.explanation:
         attrs["gen_ai.evaluation.explanation"] = result.explanation
     attrs.update(result.attributes)
     return attrs
 
 
-def _resource_of_end_span(session: StoredSession) -> Resource:
-    for rs in session.resource_spans:
-        for ss in rs.scope_spans:
-            for span in ss.spans:
-                if span.span_id == session.end_span_id:
-                    return rs.resource
+def _resources_by_span(session: StoredSession) -> dict[bytes, Resource]:
+    """Each span's resource, so a carrier span is filed with the app that sent the judged span."""
+    return {span.span_id: rs.resource for rs in session.resource_spans for ss in rs.scope_spans for span in ss.spans}
+
+
+def _first_resource(session: StoredSession) -> Resource:
     return session.resource_spans[0].resource if session.resource_spans else Resource()
 
 
@@ -154,16 +198,28 @@ def verdict_to_dict(verdict: Verdict) -> dict:
         "output_tokens": verdict.output_tokens,
         "session_truncated": session.truncated,
         "transcript_truncated": verdict.transcript_truncated,
-        "evaluations": [
+        "evaluations": [_result_dict(r) for r in verdict.results],
+        "subjects": [
             {
-                "name": r.name,
-                "status": r.status,
-                "score": r.score if r.status == "ok" else None,
-                "label": r.label if r.status == "ok" else None,
-                "explanation": r.explanation,
-                "error_type": r.error_type,
-                "attributes": r.attributes,
+                "level": subject.level,
+                "trace_id": subject.trace_id.hex(),
+                "span_id": subject.span_id.hex(),
+                "evaluations": [_result_dict(r) for r in subject.results],
             }
-            for r in verdict.results
+            for subject in verdict.subjects
         ],
+    }
+
+
+def _result_dict(r: EvaluationResult) -> dict:
+    ok = r.status == "ok"
+    return {
+        "name": r.name,
+        "status": r.status,
+        "score": r.score if ok else None,
+        "label": r.label if ok else None,
+        "passed": r.passed if ok else None,
+        "explanation": r.explanation,
+        "error_type": r.error_type,
+        "attributes": r.attributes,
     }
