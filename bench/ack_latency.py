@@ -178,6 +178,8 @@ def main() -> None:
             "forwarded_requests_incl_warmup": forwarded,
             "service_cpu_cores": round((cpu_after[0] - cpu_before[0]) / cpu_wall, 2),
             "redis_cpu_cores": round((cpu_after[1] - cpu_before[1]) / cpu_wall, 2),
+            # Service CPU per acknowledged 512-span request (receive, route, buffer and forward it).
+            "service_cpu_ms_per_request": round((cpu_after[0] - cpu_before[0]) * 1000 / max(run["acknowledged_all"], 1), 2),
             # Every process of this benchmark (load generator, service, Redis, sink), and the rest of
             # the machine: other people's work on a shared machine disturbs the tail.
             **machine,

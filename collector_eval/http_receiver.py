@@ -10,7 +10,6 @@ ExportTraceServiceResponse on success, a google.rpc.Status otherwise.
 from __future__ import annotations
 
 import json
-import logging
 import ssl
 import zlib
 
@@ -25,8 +24,6 @@ from collector_eval.http_server import start_site
 from collector_eval.otlp_json import load_otlp_json
 from collector_eval.receiver import RETRY_AFTER_S, Refused, TraceReceiver
 
-log = logging.getLogger("collector_eval.http_receiver")
-
 PATH = "/v1/traces"
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -35,6 +32,8 @@ _IDENTITY = ("", "identity")
 
 
 class _Refusal(Exception):
+    """An answer other than 200, raised where the check fails so that each check stays one line."""
+
     def __init__(self, status: int, code: int, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}

@@ -88,7 +88,9 @@ def turn_text(session_id: str, turn: int) -> tuple[str, str]:
     return f"question {turn} of {session_id}", f"answer {turn} for {session_id}"
 
 
-def session_requests(session_id: str, turns: int = 3, service_name: str = "fault-app") -> list[ExportTraceServiceRequest]:
+def session_requests(
+    session_id: str, turns: int = 3, service_name: str = "fault-app"
+) -> list[ExportTraceServiceRequest]:
     """One request per turn (a root span with the session id and an OpenInference LLM child that
     repeats the history), then one request holding the end span."""
     requests = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import ssl
 from dataclasses import dataclass
 
 
@@ -13,8 +14,19 @@ class Reply:
     body: bytes
 
 
-def http_request(method: str, port: int, path: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> Reply:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+def http_request(
+    method: str,
+    port: int,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    tls: ssl.SSLContext | None = None,
+) -> Reply:
+    """tls: speak HTTPS, verifying the server with that context."""
+    if tls is None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    else:
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=15, context=tls)
     try:
         conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()

@@ -64,6 +64,7 @@ from otlp_sink import OtlpSink
 from test_end_to_end import event_attrs, goal_answer, make_provider, send_session, span_attrs
 
 KEY_ENV = "FAULT_TEST_JUDGE_KEY"
+JUDGE_ENV = {KEY_ENV: "sk-fault-test-not-a-real-key"}  # for `serve` processes
 OK = grpc.StatusCode.OK
 INVALID_ARGUMENT = grpc.StatusCode.INVALID_ARGUMENT
 RESOURCE_EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -171,11 +172,6 @@ def assert_still_serving(svc, sink, redis_url: str, name: str) -> int:
 
 
 @pytest.fixture
-def fault_env(monkeypatch):
-    monkeypatch.setenv(KEY_ENV, "sk-fault-test-not-a-real-key")
-
-
-@pytest.fixture
 def aof_redis():
     """A private redis-server with append-only persistence on a free port, restartable with its data."""
     server = EmbeddedRedis(port=free_port(), appendonly=True)
@@ -188,7 +184,7 @@ def aof_redis():
 
 
 @pytest.mark.fault
-def test_kill_while_judging_then_restart_delivers_one_verdict(tmp_path, redis_url, sink, judge, fault_env):
+def test_kill_while_judging_then_restart_delivers_one_verdict(tmp_path, redis_url, sink, judge):
     judged = threading.Event()
     release = threading.Event()
     calls = itertools.count()
@@ -201,7 +197,7 @@ def test_kill_while_judging_then_restart_delivers_one_verdict(tmp_path, redis_ur
 
     judge.default = slow_then_fast
     prefix = unique_prefix("kill")
-    svc = ServeProcess(serve_config(redis_url, prefix, judge, sink), tmp_path, "kill", env={KEY_ENV: "sk-fault"})
+    svc = ServeProcess(serve_config(redis_url, prefix, judge, sink), tmp_path, "kill", env=JUDGE_ENV)
     svc.start()
     try:
         provider = make_provider("kill-app", svc.endpoint)
@@ -221,7 +217,7 @@ def test_kill_while_judging_then_restart_delivers_one_verdict(tmp_path, redis_ur
 
         carriers = sink.carriers()
         forwarded = forwarded_span_counts(sink)
-        (carrier,) = [c for _, _, c in carriers]
+        carrier = carriers[0][2]
         attrs = span_attrs(carrier)
         figures(
             "kill_while_judging",
@@ -422,7 +418,9 @@ def test_downstream_down_30s_everything_arrives_after(service, sink, judge, redi
     revived = OtlpSink(port).start()
     up_at = time.monotonic()
     try:
-        spans_s = wait_until(lambda: len(forwarded_span_counts(revived)) >= len(spans), 90, "every span after the outage")
+        spans_s = wait_until(
+            lambda: len(forwarded_span_counts(revived)) >= len(spans), 90, "every span after the outage"
+        )
         verdicts_s = wait_until(lambda: len(revived.carriers()) >= len(sessions), 90, "every verdict after the outage")
         verdicts_s += spans_s
         wait_idle(redis_url, prefix)
@@ -497,10 +495,10 @@ def test_judge_500_then_garbage_then_good_gives_one_correct_verdict(service, sin
 
 
 @pytest.mark.fault
-def test_two_processes_share_one_redis_each_session_judged_once(tmp_path, redis_url, sink, judge, fault_env):
+def test_two_processes_share_one_redis_each_session_judged_once(tmp_path, redis_url, sink, judge):
     judge.default = goal_answer(["a"], ["b"])
     cfg = serve_config(redis_url, unique_prefix("shared"), judge, sink)
-    procs = [ServeProcess(copy.deepcopy(cfg), tmp_path, name, env={KEY_ENV: "sk-fault"}) for name in ("a", "b")]
+    procs = [ServeProcess(copy.deepcopy(cfg), tmp_path, name, env=JUDGE_ENV) for name in ("a", "b")]
     for proc in procs:
         proc.start()
     senders = [RawSender(proc.endpoint) for proc in procs]
@@ -713,7 +711,9 @@ def _utf8_template(location: str, marker: str) -> bytes:
     request = ExportTraceServiceRequest(
         resource_spans=[
             ResourceSpans(
-                resource=Resource(attributes=[KeyValue(key="service.name", value=any_value(names["resource attribute"]))]),
+                resource=Resource(
+                    attributes=[KeyValue(key="service.name", value=any_value(names["resource attribute"]))]
+                ),
                 scope_spans=[ScopeSpans(scope=InstrumentationScope(name=names["scope name"]), spans=[span])],
             )
         ]
@@ -877,7 +877,8 @@ def test_ten_thousand_span_sessions(service, sink, judge, redis_url):
                 spans[-1] = make_span(tid, "session end", **{"session.id": sid, "session_status": "completed"})
             requests.append(make_request(*spans))
         if extra:
-            requests.append(make_request(make_span(new_trace_id(), "session end", **{"session.id": sid, "session_status": "completed"})))
+            end = make_span(new_trace_id(), "session end", **{"session.id": sid, "session_status": "completed"})
+            requests.append(make_request(end))
         send_all(sender, requests)
         sent += request_span_ids(requests)
     sender.close()

@@ -6,6 +6,7 @@ import gzip
 import json
 import random
 import shlex
+import ssl
 import time
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from collector_eval.otlp_json import request_to_otlp_json
 from collector_eval.redis_server import EmbeddedRedis
 from conftest import free_port
 from http_client import Reply, http_request
+from pki import CertificateAuthority
 from test_end_to_end import TURNS, goal_answer, send_session
 from test_receiver import end_span, judge_prompt, llm_span, request, sink_span_ids, span, trace_id
 
@@ -237,6 +239,33 @@ def test_bearer_token_required_when_receiver_auth_is_configured(service, sink, j
     sink.wait_for(lambda s: accepted.span_id in sink_span_ids(s))
     assert denied.span_id not in sink_span_ids(sink)
     assert svc.service.http_receiver.stats.refused_unauthenticated == 5
+
+
+@pytest.mark.parametrize("mutual", [False, True], ids=["tls", "mutual-tls"])
+def test_receiver_tls_applies_to_http_too(service, sink, judge, tmp_path, mutual):
+    ca = CertificateAuthority(tmp_path, "http-ca")
+    server, client = ca.issue("server", server=True), ca.issue("client", server=False)
+    tls = {"cert_file": str(server.cert_file), "key_file": str(server.key_file)}
+    if mutual:
+        tls["client_ca_file"] = str(ca.cert_file)
+    svc = service(receiver={"grpc": {"endpoint": "127.0.0.1:0", "tls": tls}})
+    port = svc.service.http_port
+    body = request(span(trace_id(), "over-tls")).SerializeToString()
+    headers = {"Content-Type": PROTOBUF}
+
+    trusting = ssl.create_default_context(cafile=str(ca.cert_file))
+    if mutual:
+        # Without a client certificate the handshake fails (TLS 1.3 may report it at the first read).
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            http_request("POST", port, "/v1/traces", body, headers, tls=trusting)
+        trusting.load_cert_chain(str(client.cert_file), str(client.key_file))
+    assert http_request("POST", port, "/v1/traces", body, headers, tls=trusting).status == 200
+    # Plaintext gets no answer, and a client that does not trust the CA refuses the server.
+    with pytest.raises((ConnectionError, OSError)):
+        http_request("POST", port, "/v1/traces", body, headers)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        http_request("POST", port, "/v1/traces", body, headers, tls=ssl.create_default_context())
+    sink.wait_for(lambda s: len(s.spans()) == 1)
 
 
 def test_redis_unreachable_is_503_with_retry_after(service, sink, judge):

@@ -54,6 +54,8 @@ def _evaluation(result: dict) -> pb.Evaluation:
             message.score = result["score"]
         if result.get("label") is not None:
             message.label = result["label"]
+        if result.get("passed") is not None:
+            message.passed = result["passed"]
     return message
 
 
@@ -91,6 +93,7 @@ def evaluation_dict(e: pb.Evaluation) -> dict:
         "status": e.status,
         "score": e.score if e.HasField("score") else None,
         "label": e.label if e.HasField("label") else None,
+        "passed": e.passed if e.HasField("passed") else None,
         "explanation": e.explanation,
         "error_type": e.error_type or None,
         "attributes": dict(e.attributes),

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63ollector_eval/v1/control.proto\x12\x11\x63ollector_eval.v1\"0\n\nSessionRef\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\"\xc7\x02\n\nEvaluation\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x12\n\x05score\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05label\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\x13\n\x0b\x65xplanation\x18\x05 \x01(\t\x12\x12\n\nerror_type\x18\x06 \x01(\t\x12\x41\n\nattributes\x18\x07 \x03(\x0b\x32-.collector_eval.v1.Evaluation.AttributesEntry\x12\x13\n\x0bjudge_model\x18\x08 \x01(\t\x12\x14\n\x0cinput_tokens\x18\t \x01(\x03\x12\x15\n\routput_tokens\x18\n \x01(\x03\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x08\n\x06_scoreB\x08\n\x06_label\"O\n\x07Verdict\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12\x32\n\x0b\x65valuations\x18\x02 \x03(\x0b\x32\x1d.collector_eval.v1.Evaluation\"\xd9\x02\n\x07Session\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12.\n\x05state\x18\x03 \x01(\x0e\x32\x1f.collector_eval.v1.SessionState\x12\r\n\x05spans\x18\x04 \x01(\x03\x12\r\n\x05\x62ytes\x18\x05 \x01(\x03\x12\x11\n\ttruncated\x18\x06 \x01(\x08\x12\x11\n\ttrace_ids\x18\x07 \x03(\t\x12\x10\n\x08revision\x18\x08 \x01(\x03\x12\x0f\n\x07trigger\x18\t \x01(\t\x12\x13\n\x0b\x64ue_at_unix\x18\n \x01(\x01\x12\x16\n\x0eunjudged_spans\x18\x0b \x01(\x03\x12\x14\n\x0cid_attribute\x18\x0c \x01(\t\x12\x13\n\x0b\x65nd_span_id\x18\r \x01(\t\x12\r\n\x05ttl_s\x18\x0e \x01(\x01\x12,\n\x08verdicts\x18\x0f \x03(\x0b\x32\x1a.collector_eval.v1.Verdict\"C\n\x11\x45ndSessionRequest\x12.\n\x07session\x18\x01 \x01(\x0b\x32\x1d.collector_eval.v1.SessionRef\"A\n\x12\x45ndSessionResponse\x12+\n\x07session\x18\x01 \x01(\x0b\x32\x1a.collector_eval.v1.Session\"C\n\x11GetSessionRequest\x12.\n\x07session\x18\x01 \x01(\x0b\x32\x1d.collector_eval.v1.SessionRef\"C\n\x11ReevaluateRequest\x12.\n\x07session\x18\x01 \x01(\x0b\x32\x1d.collector_eval.v1.SessionRef\"X\n\x12ReevaluateResponse\x12+\n\x07session\x18\x01 \x01(\x0b\x32\x1a.collector_eval.v1.Session\x12\x15\n\rnext_revision\x18\x02 \x01(\x03\"\\\n\x13ListSessionsRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06tenant\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\t\"]\n\x14ListSessionsResponse\x12,\n\x08sessions\x18\x01 \x03(\x0b\x32\x1a.collector_eval.v1.Session\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\x9b\x01\n\x0cSessionState\x12\x1d\n\x19SESSION_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16SESSION_STATE_BUFFERED\x10\x01\x12\x1b\n\x17SESSION_STATE_SCHEDULED\x10\x02\x12\x19\n\x15SESSION_STATE_JUDGING\x10\x03\x12\x18\n\x14SESSION_STATE_JUDGED\x10\x04\x32\xf0\x02\n\x07\x43ontrol\x12Y\n\nEndSession\x12$.collector_eval.v1.EndSessionRequest\x1a%.collector_eval.v1.EndSessionResponse\x12N\n\nGetSession\x12$.collector_eval.v1.GetSessionRequest\x1a\x1a.collector_eval.v1.Session\x12Y\n\nReevaluate\x12$.collector_eval.v1.ReevaluateRequest\x1a%.collector_eval.v1.ReevaluateResponse\x12_\n\x0cListSessions\x12&.collector_eval.v1.ListSessionsRequest\x1a\'.collector_eval.v1.ListSessionsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63ollector_eval/v1/control.proto\x12\x11\x63ollector_eval.v1\"0\n\nSessionRef\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\"\xe7\x02\n\nEvaluation\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x12\n\x05score\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05label\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\x13\n\x0b\x65xplanation\x18\x05 \x01(\t\x12\x12\n\nerror_type\x18\x06 \x01(\t\x12\x41\n\nattributes\x18\x07 \x03(\x0b\x32-.collector_eval.v1.Evaluation.AttributesEntry\x12\x13\n\x0bjudge_model\x18\x08 \x01(\t\x12\x14\n\x0cinput_tokens\x18\t \x01(\x03\x12\x15\n\routput_tokens\x18\n \x01(\x03\x12\x13\n\x06passed\x18\x0b \x01(\x08H\x02\x88\x01\x01\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x08\n\x06_scoreB\x08\n\x06_labelB\t\n\x07_passed\"O\n\x07Verdict\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12\x32\n\x0b\x65valuations\x18\x02 \x03(\x0b\x32\x1d.collector_eval.v1.Evaluation\"\xd9\x02\n\x07Session\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12.\n\x05state\x18\x03 \x01(\x0e\x32\x1f.collector_eval.v1.SessionState\x12\r\n\x05spans\x18\x04 \x01(\x03\x12\r\n\x05\x62ytes\x18\x05 \x01(\x03\x12\x11\n\ttruncated\x18\x06 \x01(\x08\x12\x11\n\ttrace_ids\x18\x07 \x03(\t\x12\x10\n\x08revision\x18\x08 \x01(\x03\x12\x0f\n\x07trigger\x18\t \x01(\t\x12\x13\n\x0b\x64ue_at_unix\x18\n \x01(\x01\x12\x16\n\x0eunjudged_spans\x18\x0b \x01(\x03\x12\x14\n\x0cid_attribute\x18\x0c \x01(\t\x12\x13\n\x0b\x65nd_span_id\x18\r \x01(\t\x12\r\n\x05ttl_s\x18\x0e \x01(\x01\x12,\n\x08verdicts\x18\x0f \x03(\x0b\x32\x1a.collector_eval.v1.Verdict\"C\n\x11\x45ndSessionRequest\x12.\n\x07session\x18\x01 \x01(\x0b\x32\x1d.collector_eval.v1.SessionRef\"A\n\x12\x45ndSessionResponse\x12+\n\x07session\x18\x01 \x01(\x0b\x32\x1a.collector_eval.v1.Session\"C\n\x11GetSessionRequest\x12.\n\x07session\x18\x01 \x01(\x0b\x32\x1d.collector_eval.v1.SessionRef\"C\n\x11ReevaluateRequest\x12.\n\x07session\x18\x01 \x01(\x0b\x32\x1d.collector_eval.v1.SessionRef\"X\n\x12ReevaluateResponse\x12+\n\x07session\x18\x01 \x01(\x0b\x32\x1a.collector_eval.v1.Session\x12\x15\n\rnext_revision\x18\x02 \x01(\x03\"\\\n\x13ListSessionsRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06tenant\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\t\"]\n\x14ListSessionsResponse\x12,\n\x08sessions\x18\x01 \x03(\x0b\x32\x1a.collector_eval.v1.Session\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\x9b\x01\n\x0cSessionState\x12\x1d\n\x19SESSION_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16SESSION_STATE_BUFFERED\x10\x01\x12\x1b\n\x17SESSION_STATE_SCHEDULED\x10\x02\x12\x19\n\x15SESSION_STATE_JUDGING\x10\x03\x12\x18\n\x14SESSION_STATE_JUDGED\x10\x04\x32\xf0\x02\n\x07\x43ontrol\x12Y\n\nEndSession\x12$.collector_eval.v1.EndSessionRequest\x1a%.collector_eval.v1.EndSessionResponse\x12N\n\nGetSession\x12$.collector_eval.v1.GetSessionRequest\x1a\x1a.collector_eval.v1.Session\x12Y\n\nReevaluate\x12$.collector_eval.v1.ReevaluateRequest\x1a%.collector_eval.v1.ReevaluateResponse\x12_\n\x0cListSessions\x12&.collector_eval.v1.ListSessionsRequest\x1a\'.collector_eval.v1.ListSessionsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,32 +33,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_EVALUATION_ATTRIBUTESENTRY']._loaded_options = None
   _globals['_EVALUATION_ATTRIBUTESENTRY']._serialized_options = b'8\001'
-  _globals['_SESSIONSTATE']._serialized_start=1417
-  _globals['_SESSIONSTATE']._serialized_end=1572
+  _globals['_SESSIONSTATE']._serialized_start=1449
+  _globals['_SESSIONSTATE']._serialized_end=1604
   _globals['_SESSIONREF']._serialized_start=54
   _globals['_SESSIONREF']._serialized_end=102
   _globals['_EVALUATION']._serialized_start=105
-  _globals['_EVALUATION']._serialized_end=432
-  _globals['_EVALUATION_ATTRIBUTESENTRY']._serialized_start=363
-  _globals['_EVALUATION_ATTRIBUTESENTRY']._serialized_end=412
-  _globals['_VERDICT']._serialized_start=434
-  _globals['_VERDICT']._serialized_end=513
-  _globals['_SESSION']._serialized_start=516
-  _globals['_SESSION']._serialized_end=861
-  _globals['_ENDSESSIONREQUEST']._serialized_start=863
-  _globals['_ENDSESSIONREQUEST']._serialized_end=930
-  _globals['_ENDSESSIONRESPONSE']._serialized_start=932
-  _globals['_ENDSESSIONRESPONSE']._serialized_end=997
-  _globals['_GETSESSIONREQUEST']._serialized_start=999
-  _globals['_GETSESSIONREQUEST']._serialized_end=1066
-  _globals['_REEVALUATEREQUEST']._serialized_start=1068
-  _globals['_REEVALUATEREQUEST']._serialized_end=1135
-  _globals['_REEVALUATERESPONSE']._serialized_start=1137
-  _globals['_REEVALUATERESPONSE']._serialized_end=1225
-  _globals['_LISTSESSIONSREQUEST']._serialized_start=1227
-  _globals['_LISTSESSIONSREQUEST']._serialized_end=1319
-  _globals['_LISTSESSIONSRESPONSE']._serialized_start=1321
-  _globals['_LISTSESSIONSRESPONSE']._serialized_end=1414
-  _globals['_CONTROL']._serialized_start=1575
-  _globals['_CONTROL']._serialized_end=1943
+  _globals['_EVALUATION']._serialized_end=464
+  _globals['_EVALUATION_ATTRIBUTESENTRY']._serialized_start=384
+  _globals['_EVALUATION_ATTRIBUTESENTRY']._serialized_end=433
+  _globals['_VERDICT']._serialized_start=466
+  _globals['_VERDICT']._serialized_end=545
+  _globals['_SESSION']._serialized_start=548
+  _globals['_SESSION']._serialized_end=893
+  _globals['_ENDSESSIONREQUEST']._serialized_start=895
+  _globals['_ENDSESSIONREQUEST']._serialized_end=962
+  _globals['_ENDSESSIONRESPONSE']._serialized_start=964
+  _globals['_ENDSESSIONRESPONSE']._serialized_end=1029
+  _globals['_GETSESSIONREQUEST']._serialized_start=1031
+  _globals['_GETSESSIONREQUEST']._serialized_end=1098
+  _globals['_REEVALUATEREQUEST']._serialized_start=1100
+  _globals['_REEVALUATEREQUEST']._serialized_end=1167
+  _globals['_REEVALUATERESPONSE']._serialized_start=1169
+  _globals['_REEVALUATERESPONSE']._serialized_end=1257
+  _globals['_LISTSESSIONSREQUEST']._serialized_start=1259
+  _globals['_LISTSESSIONSREQUEST']._serialized_end=1351
+  _globals['_LISTSESSIONSRESPONSE']._serialized_start=1353
+  _globals['_LISTSESSIONSRESPONSE']._serialized_end=1446
+  _globals['_CONTROL']._serialized_start=1607
+  _globals['_CONTROL']._serialized_end=1975
 # @@protoc_insertion_point(module_scope)

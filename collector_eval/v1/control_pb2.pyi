@@ -29,7 +29,7 @@ class SessionRef(_message.Message):
     def __init__(self, tenant: _Optional[str] = ..., session_id: _Optional[str] = ...) -> None: ...
 
 class Evaluation(_message.Message):
-    __slots__ = ("name", "status", "score", "label", "explanation", "error_type", "attributes", "judge_model", "input_tokens", "output_tokens")
+    __slots__ = ("name", "status", "score", "label", "explanation", "error_type", "attributes", "judge_model", "input_tokens", "output_tokens", "passed")
     class AttributesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +47,7 @@ class Evaluation(_message.Message):
     JUDGE_MODEL_FIELD_NUMBER: _ClassVar[int]
     INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    PASSED_FIELD_NUMBER: _ClassVar[int]
     name: str
     status: str
     score: float
@@ -57,7 +58,8 @@ class Evaluation(_message.Message):
     judge_model: str
     input_tokens: int
     output_tokens: int
-    def __init__(self, name: _Optional[str] = ..., status: _Optional[str] = ..., score: _Optional[float] = ..., label: _Optional[str] = ..., explanation: _Optional[str] = ..., error_type: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ..., judge_model: _Optional[str] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ...) -> None: ...
+    passed: bool
+    def __init__(self, name: _Optional[str] = ..., status: _Optional[str] = ..., score: _Optional[float] = ..., label: _Optional[str] = ..., explanation: _Optional[str] = ..., error_type: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ..., judge_model: _Optional[str] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., passed: _Optional[bool] = ...) -> None: ...
 
 class Verdict(_message.Message):
     __slots__ = ("revision", "evaluations")
