@@ -21,6 +21,29 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 _prefixes = itertools.count()
 
 
+# Side listeners a `serve` test does not exercise, moved off their well-known default ports.
+SIDE_PORTS_OFF = {
+    "receiver": {"http": {"endpoint": ""}},
+    "telemetry": {"metrics_endpoint": ""},
+    "control": {"endpoint": ""},
+}
+SIDE_PORTS_YAML = "receiver: {http: {endpoint: ''}}\ntelemetry: {metrics_endpoint: ''}\ncontrol: {endpoint: ''}\n"
+
+
+def with_side_ports_off(config: dict) -> dict:
+    """config with the side listeners it does not name turned off."""
+    merged = {**config}
+    for section, values in SIDE_PORTS_OFF.items():
+        current = dict(merged.get(section) or {})
+        for key, value in values.items():
+            if isinstance(value, dict):
+                current[key] = {**value, **(current.get(key) or {})}
+            else:
+                current.setdefault(key, value)
+        merged[section] = current
+    return merged
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

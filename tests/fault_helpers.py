@@ -27,6 +27,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, Instr
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
+from conftest import free_port, with_side_ports_off
 from otlp_sink import OtlpSink
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -236,12 +237,6 @@ def wait_idle(redis_url: str, prefix: str, timeout_s: float = 30) -> None:
 # ---------------------------------------------------------------------------- the service, a process
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class ServeProcess:
     """`collector-eval serve --config FILE` as a real process, its output in files."""
@@ -257,8 +252,8 @@ class ServeProcess:
     def __post_init__(self):
         self.port = self.port or free_port()
         self.config.setdefault("receiver", {}).setdefault("grpc", {})["endpoint"] = f"127.0.0.1:{self.port}"
-        # The control API's default port (4320) would clash between processes and with a running service.
-        self.config.setdefault("control", {"endpoint": "127.0.0.1:0"})
+        # The side listeners' default ports would clash between processes and with a running service.
+        self.config = with_side_ports_off(self.config)
         self.config_path = self.workdir / f"{self.name}.yaml"
         self.config_path.write_text(yaml.safe_dump(self.config))
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import free_port
+from conftest import free_port, with_side_ports_off
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
@@ -270,7 +270,9 @@ def test_serve_port_taken_fails_clearly(tmp_path, redis_url):
         path = tmp_path / "taken.yaml"
         path.write_text(
             yaml.safe_dump(
-                {"receiver": {"grpc": {"endpoint": f"127.0.0.1:{port}"}}, "redis": {"url": redis_url, "key_prefix": "cli-taken"}}
+                with_side_ports_off(
+                    {"receiver": {"grpc": {"endpoint": f"127.0.0.1:{port}"}}, "redis": {"url": redis_url, "key_prefix": "cli-taken"}}
+                )
             )
         )
         result = run_cli("serve", "--config", str(path), timeout=30)
@@ -308,7 +310,7 @@ def test_serve_port_taken_with_embedded_redis_leaves_no_redis_behind(tmp_path):
     env = {**os.environ, "TMPDIR": str(private_tmp)}
     try:
         path = tmp_path / "taken.yaml"
-        path.write_text(f"receiver:\n  grpc:\n    endpoint: 127.0.0.1:{port}\n")
+        path.write_text(yaml.safe_dump(with_side_ports_off({"receiver": {"grpc": {"endpoint": f"127.0.0.1:{port}"}}})))
         result = run_cli("serve", "--config", str(path), env=env, timeout=30)
     finally:
         holder.close()
@@ -325,7 +327,7 @@ def test_serve_port_taken_with_embedded_redis_leaves_no_redis_behind(tmp_path):
 def test_serve_unreachable_redis_fails_clearly(tmp_path):
     url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     path = tmp_path / "noredis.yaml"
-    path.write_text(yaml.safe_dump({"receiver": {"grpc": {"endpoint": f"127.0.0.1:{free_port()}"}}, "redis": {"url": url}}))
+    path.write_text(yaml.safe_dump(with_side_ports_off({"receiver": {"grpc": {"endpoint": f"127.0.0.1:{free_port()}"}}, "redis": {"url": url}})))
     result = run_cli("serve", "--config", str(path), timeout=30)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr, result.stderr

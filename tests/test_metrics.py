@@ -3,9 +3,11 @@ and grpc.health.v1 on the ingest port, as Redis and the downstream come and go."
 from __future__ import annotations
 
 import json
+import socket
 import time
 
 import grpc
+import pytest
 import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
@@ -184,3 +186,23 @@ def test_telemetry_is_off_with_an_empty_endpoint(service, sink, judge):
     assert svc.service.telemetry.port == 0
     # gRPC health does not depend on the telemetry endpoint.
     assert health_status(svc.endpoint) == health_pb2.HealthCheckResponse.SERVING
+
+
+@pytest.mark.parametrize("section", ["telemetry", "receiver"])
+def test_a_taken_port_fails_the_start_naming_its_key(make_config, section):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        endpoint = f"127.0.0.1:{taken.getsockname()[1]}"
+        if section == "telemetry":
+            cfg = make_config(telemetry={"metrics_endpoint": endpoint})
+            name = "telemetry.metrics_endpoint"
+        else:
+            cfg = make_config(receiver={"grpc": {"endpoint": "127.0.0.1:0"}, "http": {"endpoint": endpoint}})
+            name = "receiver.http.endpoint"
+        st = ServiceThread(cfg)
+        try:
+            with pytest.raises(OSError, match=f"{name}: cannot listen on {endpoint}"):
+                st.start()
+        finally:
+            st.stop()

@@ -171,8 +171,9 @@ def test_serve_masks_secrets_echoed_into_its_logs(tmp_path):
     port = free_port()
     config = tmp_path / "config.yaml"
     config.write_text(
-        f"receiver: {{grpc: {{endpoint: '127.0.0.1:{port}', auth: {{tokens: ['{RECEIVER_TOKEN}']}}}}}}\n"
+        f"receiver: {{grpc: {{endpoint: '127.0.0.1:{port}', auth: {{tokens: ['{RECEIVER_TOKEN}']}}}}, http: {{endpoint: ''}}}}\n"
         "judge: {api_key_env: SECRETS_SERVE_KEY}\n"
+        "telemetry: {metrics_endpoint: ''}\ncontrol: {endpoint: ''}\n"
         f"exporters: {{otlp: {{endpoint: '127.0.0.1:{downstream.port}', "
         f"headers: {{authorization: 'Bearer {HEADER_TOKEN}', x-tenant: acme-hdr-value}}}}}}\n"
     )
