@@ -2,6 +2,7 @@
 downstream, a real OpenAI-compatible judge server, and the service itself."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import socket
 import sys
@@ -11,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from collector_eval.config import config_from_dict  # noqa: E402
+from collector_eval.config import Config, config_from_dict  # noqa: E402
 from collector_eval.redis_server import EmbeddedRedis  # noqa: E402
 from judge_server import JudgeServer  # noqa: E402
 from otlp_sink import OtlpSink  # noqa: E402
@@ -21,27 +22,33 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 _prefixes = itertools.count()
 
 
-# Side listeners a `serve` test does not exercise, moved off their well-known default ports.
-SIDE_PORTS_OFF = {
-    "receiver": {"http": {"endpoint": ""}},
-    "telemetry": {"metrics_endpoint": ""},
-    "control": {"endpoint": ""},
-}
-SIDE_PORTS_YAML = "receiver: {http: {endpoint: ''}}\ntelemetry: {metrics_endpoint: ''}\ncontrol: {endpoint: ''}\n"
+def deep_merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def with_side_ports_off(config: dict) -> dict:
-    """config with the side listeners it does not name turned off."""
-    merged = {**config}
-    for section, values in SIDE_PORTS_OFF.items():
-        current = dict(merged.get(section) or {})
-        for key, value in values.items():
-            if isinstance(value, dict):
-                current[key] = {**value, **(current.get(key) or {})}
-            else:
-                current.setdefault(key, value)
-        merged[section] = current
-    return merged
+    """config with every listener that has a fixed default port (OTLP/HTTP, the control API,
+    metrics: whichever Config has) turned off unless config names it: tests never take a well-known
+    port, and two services never clash. The gRPC receiver and exporters are the caller's to set."""
+    off: dict = {}
+
+    def walk(obj, path: tuple[str, ...]) -> None:
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if dataclasses.is_dataclass(value):
+                walk(value, path + (f.name,))
+            elif f.name.endswith("endpoint") and isinstance(value, str) and value and path[:1] != ("exporters",):
+                if path != ("receiver", "grpc"):
+                    node = off
+                    for part in path:
+                        node = node.setdefault(part, {})
+                    node[f.name] = ""
+
+    walk(Config(), ())
+    return deep_merge(off, config)
 
 
 def free_port() -> int:

@@ -9,10 +9,8 @@ Run alone with `make test-faults` (pytest -m fault).
 from __future__ import annotations
 
 import copy
-import dataclasses
 import itertools
 import os
-import re
 import threading
 import time
 import uuid
@@ -36,7 +34,6 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import Gauge, Metric, NumberData
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-from collector_eval.config import Config
 from collector_eval.otlp_wire import encode_varint
 from collector_eval.redis_server import EmbeddedRedis
 from fault_helpers import (
@@ -59,6 +56,7 @@ from fault_helpers import (
     wait_idle,
     wait_until,
 )
+from conftest import deep_merge, with_side_ports_off
 from judge_server import HttpError
 from otlp_sink import OtlpSink
 from test_end_to_end import event_attrs, goal_answer, make_provider, send_session, span_attrs
@@ -78,57 +76,23 @@ FUZZ = settings(
 )
 
 
-def _deep_merge(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = _deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
-def no_extra_listeners(**overrides) -> dict:
-    """Config overrides that move every listener with a fixed default port (OTLP/HTTP, the control
-    API, metrics, whichever this checkout's config has) to a free port: tests never take a
-    well-known port, and two services never clash."""
-    free: dict = {}
-
-    def walk(obj, path: tuple[str, ...]) -> None:
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            if dataclasses.is_dataclass(value):
-                walk(value, path + (f.name,))
-            elif (
-                f.name.endswith("endpoint")
-                and isinstance(value, str)
-                and re.search(r":[1-9][0-9]*$", value)
-                and path[:1] != ("exporters",)
-            ):
-                node = free
-                for part in path:
-                    node = node.setdefault(part, {})
-                node[f.name] = "127.0.0.1:0"
-
-    walk(Config(), ())
-    return _deep_merge(free, overrides)
-
-
 def start_service(service, **overrides):
     """The in-process service (ServiceThread) of the conftest fixture, on free ports only."""
-    overrides = no_extra_listeners(**overrides)
-    if "receiver" in overrides:
-        overrides["receiver"] = _deep_merge({"grpc": {"endpoint": "127.0.0.1:0"}}, overrides["receiver"])
+    overrides = with_side_ports_off(overrides)
+    overrides["receiver"] = deep_merge({"grpc": {"endpoint": "127.0.0.1:0"}}, overrides["receiver"])
     return service(**overrides)
 
 
 def serve_config(redis_url: str, prefix: str, judge, sink, **sections) -> dict:
     """A `collector-eval serve` config: fast settle and polling, jobs reclaimed after 2 s."""
-    cfg = no_extra_listeners() | {
+    cfg = with_side_ports_off({}) | {
         "redis": {"url": redis_url, "key_prefix": prefix},
         "session": {"settle_delay_s": 0.2},
         "judge": {"base_url": judge.url, "api_key_env": KEY_ENV, "timeout_s": 30},
         "jobs": {"poll_interval_s": 0.05, "visibility_timeout_s": 2},
         "exporters": {"otlp": {"endpoint": sink.endpoint}},
     }
-    return _deep_merge(cfg, sections)
+    return deep_merge(cfg, sections)
 
 
 def unique_prefix(name: str) -> str:

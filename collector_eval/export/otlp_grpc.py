@@ -34,7 +34,14 @@ BACKOFF_MAX_S = 5.0
 class OtlpGrpcClient:
     def __init__(self, cfg: OtlpExporterConfig):
         self._cfg = cfg
-        options = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", 16 << 20)]
+        options = [
+            ("grpc.max_send_message_length", -1),
+            ("grpc.max_receive_message_length", 16 << 20),
+            # gRPC's default reconnect backoff grows to two minutes: a downstream back from an outage
+            # would wait that long for the queued requests.
+            ("grpc.initial_reconnect_backoff_ms", 250),
+            ("grpc.max_reconnect_backoff_ms", 5000),
+        ]
         compression = grpc.Compression.Gzip if cfg.compression == "gzip" else grpc.Compression.NoCompression
         if cfg.insecure:
             self._channel = grpc.aio.insecure_channel(cfg.endpoint, options=options, compression=compression)

@@ -53,4 +53,18 @@ class OutboxPublisher:
             log.error("verdict %s refused by the downstream; dropped", message_id.decode())
         else:
             self.published += 1
-        await self._outbox.ack(message_id)
+        await self._ack(message_id)
+
+    async def _ack(self, message_id: bytes) -> None:
+        # The downstream has the verdict now: an acknowledgement lost to a Redis outage would leave
+        # the entry to be reclaimed and sent again, so it is retried until Redis takes it.
+        delay = 0.1
+        while True:
+            try:
+                await self._outbox.ack(message_id)
+                return
+            except RedisError as exc:
+                self.redis_errors += 1
+                log.warning("cannot acknowledge verdict %s yet: %s", message_id.decode(), exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
