@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import signal
@@ -136,6 +137,9 @@ def _serve(config_path: str | None, log_level: str, redis_url: str | None, log_f
             # A failed start (port taken, Redis unreachable) must not leave an embedded redis-server behind.
             await service.stop()
             raise
+        # What start-up allocated lives as long as the process: out of the collector's sight, full
+        # collections no longer walk it, which took Export acknowledgements' p99 from 43-86 ms to 18-19 ms.
+        gc.freeze()
         try:
             await stop.wait()
         finally:

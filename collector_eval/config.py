@@ -158,8 +158,12 @@ class SessionConfig:
     idle_timeout_s: float = 0
     # Judge a session this long after its first span, ended or not, and again each period (0: off).
     max_duration_s: float = 0
+    # How buffered spans are kept in Redis: "lz4" (compressed) or "none".
+    compression: str = "lz4"
 
     def validate(self, path: str) -> None:
+        if self.compression not in ("lz4", "none"):
+            raise ConfigError(f"{path}.compression: {self.compression!r} is not one of lz4, none")
         if self.late_spans not in ("reevaluate", "ignore"):
             raise ConfigError(f"{path}.late_spans: {self.late_spans!r} is not one of reevaluate, ignore")
         _check_non_negative(self.idle_timeout_s, f"{path}.idle_timeout_s")

@@ -8,6 +8,7 @@ Redis or the downstream queue cannot take more (retryable), partial_success for 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -82,10 +83,13 @@ def _unavailable(message: str) -> _Status:
 
 
 class TraceReceiver:
-    def __init__(self, router: SessionRouter, buffer: SessionBuffer, forwarder: Forwarder):
+    def __init__(
+        self, router: SessionRouter, buffer: SessionBuffer, forwarder: Forwarder, on_scheduled: Callable[[], None] = lambda: None
+    ):
         self._router = router
         self._buffer = buffer
         self._forwarder = forwarder
+        self._on_scheduled = on_scheduled  # a session was scheduled for judging
         self.stats = ReceiverStats()
 
     async def ingest(self, raw: bytes, request: ExportTraceServiceRequest | None = None) -> ExportTraceServiceResponse:
@@ -108,7 +112,8 @@ class TraceReceiver:
             self._refuse_unavailable(routed)
             raise Refused("unavailable", "downstream queue is full; retry later")
         try:
-            await self._buffer.store(routed)
+            if await self._buffer.store(routed):
+                self._on_scheduled()
         except RedisError as exc:
             self._forwarder.release()
             self.stats.redis_errors += 1

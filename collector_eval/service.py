@@ -114,7 +114,7 @@ class Service:
             asyncio.create_task(self.worker.run()),
             asyncio.create_task(self.publisher.run()),
         ]
-        self.receiver = TraceReceiver(SessionRouter(cfg.session), buffer, self._forwarder)
+        self.receiver = TraceReceiver(SessionRouter(cfg.session), buffer, self._forwarder, self.poller.wake)
         self._server, self.port = await start_grpc_server(
             cfg.receiver.grpc,
             [self.receiver.handler(), *self.telemetry.grpc_health.handlers()],
@@ -125,7 +125,9 @@ class Service:
         if cfg.receiver.http.endpoint:
             # A TraceReceiver of its own (counters per protocol) over the same router, buffer and queue.
             self.http_receiver = HttpTraceReceiver(
-                TraceReceiver(SessionRouter(cfg.session), buffer, self._forwarder), cfg.receiver.http.max_request_size_mib, self.auth
+                TraceReceiver(SessionRouter(cfg.session), buffer, self._forwarder, self.poller.wake),
+                cfg.receiver.http.max_request_size_mib,
+                self.auth,
             )
             self._http_runner, self.http_port = await start_http_receiver(
                 cfg.receiver.http, self.http_receiver, cfg.processes > 1, server_ssl_context(cfg.receiver.grpc.tls)

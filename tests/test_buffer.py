@@ -49,3 +49,26 @@ def test_uncapped_session_is_not_marked_truncated(service, sink, judge):
     attrs = span_attrs(sink.carriers()[0][2])
     assert attrs["collector_eval.session.truncated"] is False
     assert attrs["collector_eval.session.spans"] == 7
+
+
+def _stored_chunk_bytes(client, prefix: str) -> int:
+    total = 0
+    for key in client.scan_iter(f"{prefix}:{{s:*", _type="hash"):
+        for field in client.hkeys(key):
+            if field.startswith(b"c"):
+                total += client.hstrlen(key, field)
+    return total
+
+
+def test_lz4_compression_stores_less_and_judges_the_same(service, sink, judge, redis_url):
+    client = redis.Redis.from_url(redis_url)
+    sizes = {}
+    for mode in ("none", "lz4"):
+        svc = service(session={"compression": mode})
+        send_session(make_provider("chat-app", svc.endpoint), f"sess-{mode}")
+        sink.wait_for(lambda s, m=mode: any(span_attrs(c)["session.id"] == f"sess-{m}" for _, _, c in s.carriers()))
+        sizes[mode] = _stored_chunk_bytes(client, svc.service.cfg.redis.key_prefix)
+    assert 0 < sizes["lz4"] < sizes["none"]
+    carriers = {span_attrs(c)["session.id"]: span_attrs(c) for _, _, c in sink.carriers()}
+    assert carriers["sess-lz4"]["collector_eval.session.spans"] == carriers["sess-none"]["collector_eval.session.spans"] == 7
+    assert [len(r["messages"][-1]["content"]) for r in judge.requests][0] == len(judge.requests[1]["messages"][-1]["content"])

@@ -6,6 +6,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
+import lz4.block
 import redis.asyncio as aioredis
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, TracesData
 from redis.exceptions import NoScriptError
@@ -63,7 +64,7 @@ class SessionBuffer:
                 continue
             key = keys.trace(chunk.trace_id)
             key_list.append(key)
-            field, payload = _chunk_field(), chunk.payload()
+            field, payload = _chunk_field(), self._pack(chunk.payload())
             command = [b"HSET", key, field, payload]
             if chunk.end_spans:
                 command += (b"end_span", chunk.end_spans[-1].trace_id + chunk.end_spans[-1].span_id)
@@ -77,7 +78,7 @@ class SessionBuffer:
             id_attribute = chunks[0].id_attribute.encode()
             for chunk in chunks:
                 key_list.append(keys.trace(chunk.trace_id))
-                field, payload = _chunk_field(), chunk.payload()
+                field, payload = _chunk_field(), self._pack(chunk.payload())
                 commands.append([b"HSET", key, field, payload, b"t:" + chunk.trace_id, b"1", b"id_attribute", id_attribute])
                 blob += (_bytes(field), _u32(chunk.span_count), _u32(len(payload)))
             ends = [e.trace_id + e.span_id for c in chunks for e in c.end_spans]
@@ -97,6 +98,11 @@ class SessionBuffer:
         if isinstance(result, Exception):
             raise result
         return int(result)
+
+    def _pack(self, payload: bytes) -> bytes:
+        # LZ4 costs about 0.2 ms per 340 KB request and stores spans in a fifth to two fifths of
+        # their size: Redis memory, not CPU, is what bounds how many sessions can wait.
+        return COMPRESSED + lz4.block.compress(payload) if self._cfg.compression == "lz4" else payload
 
     async def claim(self, session: SessionKey) -> Claim | None:
         """The next revision of a session to judge, or None when there is nothing new to judge."""
@@ -133,7 +139,7 @@ class SessionBuffer:
                     stored.truncated = True
                     break
                 budget_bytes -= len(payload)
-                stored.span_count += _dedupe_into(TracesData.FromString(payload), seen, stored.resource_spans)
+                stored.span_count += _dedupe_into(TracesData.FromString(_unpack(payload)), seen, stored.resource_spans)
         if not end:
             last = max(
                 (span for rs in stored.resource_spans for ss in rs.scope_spans for span in ss.spans),
@@ -240,6 +246,15 @@ class SessionBuffer:
             return self._keys.session_of(key)
         except ValueError:  # a key of this shape not written by collector-eval
             return None
+
+
+# A TracesData encoding never starts with a zero byte (there is no field 0): one marks a chunk that
+# is LZ4-compressed, so chunks written with and without compression load alike.
+COMPRESSED = b"\x00"
+
+
+def _unpack(payload: bytes) -> bytes:
+    return lz4.block.decompress(payload[1:]) if payload[:1] == COMPRESSED else payload
 
 
 def _chunk_field() -> bytes:

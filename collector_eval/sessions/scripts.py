@@ -98,9 +98,10 @@ return scheduled
 # KEYS: due set, idle set, max-duration set, job stream. ARGV: now, batch size, stream max length.
 # Moving due sessions to the stream in one script means a session is queued exactly once even when
 # several replicas poll at the same moment. A job from the due set takes its trigger from the session
-# hash; the other two name theirs.
+# hash; the other two name theirs. Returns how many moved and the earliest time still waiting ('' if none).
 DISPATCH_DUE = """
 local moved = 0
+local next_due = ''
 local sources = {{KEYS[1], ''}, {KEYS[2], 'idle_timeout'}, {KEYS[3], 'max_duration'}}
 for _, source in ipairs(sources) do
   local due = redis.call('ZRANGEBYSCORE', source[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
@@ -109,8 +110,10 @@ for _, source in ipairs(sources) do
     redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'session', m, 'trigger', source[2])
   end
   moved = moved + #due
+  local first = redis.call('ZRANGE', source[1], 0, 0, 'WITHSCORES')
+  if first[2] and (next_due == '' or tonumber(first[2]) < tonumber(next_due)) then next_due = first[2] end
 end
-return moved
+return {moved, next_due}
 """
 
 # KEYS: session hash. A worker's claim on a job: nothing to do when the session is gone, or when no
