@@ -259,8 +259,48 @@ class OtlpExporterConfig:
 
 
 @dataclass
+class OtlpHttpExporterConfig:
+    # The OTLP/HTTP traces URL, e.g. "http://127.0.0.1:4318/v1/traces"; empty: off.
+    endpoint: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    timeout_s: float = 10
+    compression: str = "none"  # none | gzip
+    # Retry a failed export with exponential backoff for at most this long before dropping (and counting) it.
+    max_elapsed_s: float = 300
+    # PEM roots that verify an https endpoint's certificate; empty: the system's.
+    ca_file: str = ""
+
+    def validate(self, path: str) -> None:
+        if self.endpoint and not self.endpoint.startswith(("http://", "https://")):
+            raise ConfigError(f"{path}.endpoint: {self.endpoint!r} is not an http:// or https:// URL")
+        if self.compression not in ("none", "gzip"):
+            raise ConfigError(f"{path}.compression: {self.compression!r} is not one of none, gzip")
+        _check_positive(self.timeout_s, f"{path}.timeout_s")
+        _check_positive(self.max_elapsed_s, f"{path}.max_elapsed_s")
+
+
+@dataclass
+class ConsoleExporterConfig:
+    # Verdicts to stdout, one JSON object per line; on by itself when no other exporter is configured.
+    enabled: bool = False
+
+
+@dataclass
+class FileExporterConfig:
+    # Every forwarded request and every verdict appended as OTLP/JSON lines; empty: off.
+    path: str = ""
+
+
+@dataclass
 class ExportersConfig:
     otlp: OtlpExporterConfig = field(default_factory=OtlpExporterConfig)
+    otlp_http: OtlpHttpExporterConfig = field(default_factory=OtlpHttpExporterConfig)
+    console: ConsoleExporterConfig = field(default_factory=ConsoleExporterConfig)
+    file: FileExporterConfig = field(default_factory=FileExporterConfig)
+
+    @property
+    def downstream_configured(self) -> bool:
+        return bool(self.otlp.endpoint or self.otlp_http.endpoint or self.file.path)
 
 
 @dataclass
@@ -385,6 +425,7 @@ class Config:
         self.session.end.validate("session.end")
         self.judge.validate("judge")
         self.exporters.otlp.validate("exporters.otlp")
+        self.exporters.otlp_http.validate("exporters.otlp_http")
         self.jobs.validate("jobs")
         self.telemetry.validate("telemetry")
         self.control.validate("control")

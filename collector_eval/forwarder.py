@@ -8,14 +8,15 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from collector_eval.export.otlp_grpc import OtlpGrpcClient
+from collector_eval.export.destinations import Destination
 
 log = logging.getLogger("collector_eval.forwarder")
 
 
 class Forwarder:
-    def __init__(self, client: OtlpGrpcClient | None, capacity: int, senders: int):
-        self._client = client
+    def __init__(self, destinations: list[Destination], capacity: int, senders: int):
+        # Every request goes to each; none configured: spans are acknowledged and dropped.
+        self._destinations = destinations
         self._capacity = capacity
         self._senders = senders
         # (payload, its span count): bounded by reservations, not maxsize
@@ -56,8 +57,9 @@ class Forwarder:
         while True:
             payload, spans = await self._queue.get()
             try:
-                if self._client is not None:
-                    if await self._client.send(payload):
+                if self._destinations:
+                    delivered = await asyncio.gather(*(d.send(payload) for d in self._destinations))
+                    if all(delivered):
                         self.forwarded_spans += spans
                     else:
                         self.dropped_spans += spans
@@ -74,5 +76,5 @@ class Forwarder:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._client is not None:
-            await self._client.close()
+        for destination in self._destinations:
+            await destination.close()

@@ -26,9 +26,9 @@ _AUTHORIZATION = re.compile(
 
 
 def collect_secrets(cfg: Config, environ: Mapping[str, str] = os.environ) -> list[str]:
-    """The receiver's tokens, the exporter's header values and the judge's API key."""
+    """The receiver's tokens, the exporters' header values and the judge's API key."""
     secrets = load_tokens(cfg.receiver.grpc.auth)
-    for value in cfg.exporters.otlp.headers.values():
+    for value in [*cfg.exporters.otlp.headers.values(), *cfg.exporters.otlp_http.headers.values()]:
         secrets.append(value)
         # "Bearer abc": abc may show up on its own, e.g. echoed by a server.
         _, _, credential = value.strip().partition(" ")

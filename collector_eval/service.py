@@ -16,7 +16,7 @@ from collector_eval.auth import BearerTokenAuth, load_tokens
 from collector_eval.config import Config
 from collector_eval.control.server import start_control_server
 from collector_eval.evaluators import build_evaluators
-from collector_eval.export.otlp_grpc import OtlpGrpcClient
+from collector_eval.export.destinations import build_destinations
 from collector_eval.export.outbox import GROUP as PUBLISHERS
 from collector_eval.export.outbox import OutboxPublisher
 from collector_eval.forwarder import Forwarder
@@ -47,7 +47,7 @@ class Service:
     receiver: TraceReceiver | None = None
     worker: EvaluationWorker | None = None
     publisher: OutboxPublisher | None = None
-    _verdict_client: OtlpGrpcClient | None = None
+    _verdict_destinations: list = field(default_factory=list)
     judge: Judge | None = None
     auth: BearerTokenAuth | None = None
     _embedded: EmbeddedRedis | None = None
@@ -90,14 +90,17 @@ class Service:
         self.telemetry = Telemetry(cfg, self, self._redis, keys)
         buffer = SessionBuffer(self._redis, keys, cfg.session)
 
-        client = OtlpGrpcClient(cfg.exporters.otlp) if cfg.exporters.otlp.endpoint else None
-        self._forwarder = Forwarder(client, cfg.exporters.otlp.queue_size, cfg.exporters.otlp.num_consumers)
+        exporters = cfg.exporters
+        self._forwarder = Forwarder(build_destinations(exporters), exporters.otlp.queue_size, exporters.otlp.num_consumers)
         self._forwarder.start()
         visibility = cfg.jobs.visibility_timeout_s
-        # Verdicts get their own connection: a queue of forwarded spans must not hold them up.
-        self._verdict_client = OtlpGrpcClient(cfg.exporters.otlp) if client else None
+        # Verdicts get clients of their own: a queue of forwarded spans must not hold them up.
+        self._verdict_destinations = build_destinations(exporters)
         self.publisher = OutboxPublisher(
-            StreamGroup(self._redis, keys.outbox, PUBLISHERS, visibility), self._verdict_client, cfg.jobs.poll_interval_s
+            StreamGroup(self._redis, keys.outbox, PUBLISHERS, visibility),
+            self._verdict_destinations,
+            exporters.console.enabled or not exporters.downstream_configured,
+            cfg.jobs.poll_interval_s,
         )
 
         self.judge = Judge(cfg.judge)
@@ -158,8 +161,8 @@ class Service:
             await self.worker.stop()
         if self._forwarder is not None:
             await self._forwarder.stop(DRAIN_TIMEOUT_S)
-        if self._verdict_client is not None:
-            await self._verdict_client.close()
+        for destination in self._verdict_destinations:
+            await destination.close()
         if self.judge is not None:
             await self.judge.aclose()
         if self._redis is not None:

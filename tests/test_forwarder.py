@@ -66,7 +66,7 @@ def test_forwarder_delivers_in_the_background_and_refuses_when_full(sink):
     sink.failures = [(grpc.StatusCode.UNAVAILABLE, 0.2)]
 
     async def run():
-        forwarder = Forwarder(OtlpGrpcClient(OtlpExporterConfig(endpoint=sink.endpoint)), capacity=2, senders=1)
+        forwarder = Forwarder([OtlpGrpcClient(OtlpExporterConfig(endpoint=sink.endpoint))], capacity=2, senders=1)
         forwarder.start()
         assert forwarder.try_reserve() and forwarder.try_reserve()
         assert not forwarder.try_reserve()  # full: a receiver answers UNAVAILABLE

@@ -2,10 +2,7 @@
 re-serialisation), retrying what the OTLP spec calls retryable with backoff, honouring RetryInfo."""
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
-import time
 
 import grpc
 from google.rpc import error_details_pb2
@@ -13,6 +10,7 @@ from grpc_status import rpc_status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from collector_eval.config import OtlpExporterConfig
+from collector_eval.export.delivery import DELIVERED, Outcome, deliver
 from collector_eval.tls import channel_credentials
 
 log = logging.getLogger("collector_eval.export")
@@ -27,8 +25,6 @@ RETRYABLE = {
     grpc.StatusCode.UNAVAILABLE,
     grpc.StatusCode.DATA_LOSS,
 }
-BACKOFF_INITIAL_S = 0.1
-BACKOFF_MAX_S = 5.0
 
 
 class OtlpGrpcClient:
@@ -60,33 +56,28 @@ class OtlpGrpcClient:
     async def send(self, payload: bytes, max_elapsed_s: float | None = None) -> bool:
         """Deliver one request; False once it was given up: not retryable, or retried past
         max_elapsed_s (default: the exporter's setting; math.inf: until the downstream takes it)."""
-        max_elapsed_s = self._cfg.max_elapsed_s if max_elapsed_s is None else max_elapsed_s
-        deadline = time.monotonic() + max_elapsed_s
-        backoff = BACKOFF_INITIAL_S
-        while True:
-            try:
-                response = await self._export(payload, timeout=self._cfg.timeout_s, metadata=self._metadata)
-            except grpc.aio.AioRpcError as err:
-                delay = _retry_delay(err)
-                if delay is None and err.code() not in RETRYABLE:
-                    log.error("downstream %s refused an export (%s: %s); dropped",
-                              self._cfg.endpoint, err.code().name, err.details())
-                    self.dropped += 1
-                    return False
-                wait = delay if delay is not None else backoff * random.uniform(0.5, 1.0)
-                if time.monotonic() + wait > deadline:
-                    log.error("downstream %s unavailable for %.0fs (%s); export dropped",
-                              self._cfg.endpoint, max_elapsed_s, err.code().name)
-                    self.dropped += 1
-                    return False
-                await asyncio.sleep(wait)
-                backoff = min(backoff * 2, BACKOFF_MAX_S)
-                continue
-            if response.partial_success.rejected_spans:
-                log.warning("downstream %s rejected %d spans: %s", self._cfg.endpoint,
-                            response.partial_success.rejected_spans, response.partial_success.error_message)
+        ok = await deliver(
+            lambda: self._attempt(payload),
+            f"downstream {self._cfg.endpoint}",
+            self._cfg.max_elapsed_s if max_elapsed_s is None else max_elapsed_s,
+        )
+        if ok:
             self.sent += 1
-            return True
+        else:
+            self.dropped += 1
+        return ok
+
+    async def _attempt(self, payload: bytes) -> Outcome:
+        try:
+            response = await self._export(payload, timeout=self._cfg.timeout_s, metadata=self._metadata)
+        except grpc.aio.AioRpcError as err:
+            delay = _retry_delay(err)
+            reason = f"{err.code().name}: {err.details()}"
+            return Outcome(retry=delay is not None or err.code() in RETRYABLE, delay_s=delay, reason=reason)
+        if response.partial_success.rejected_spans:
+            log.warning("downstream %s rejected %d spans: %s", self._cfg.endpoint,
+                        response.partial_success.rejected_spans, response.partial_success.error_message)
+        return DELIVERED
 
     async def close(self) -> None:
         await self._channel.close()

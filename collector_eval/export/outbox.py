@@ -1,6 +1,6 @@
-"""Results out: verdicts wait in the outbox stream until the downstream has accepted them, so a
-downstream outage delays verdicts and a crash loses none; with no downstream configured they are
-printed to stdout, one JSON object per line."""
+"""Results out: verdicts wait in the outbox stream until every configured exporter has accepted
+them, so a downstream outage delays verdicts and a crash loses none; the console exporter prints
+them to stdout, one JSON object per line."""
 from __future__ import annotations
 
 import asyncio
@@ -11,7 +11,7 @@ from typing import TextIO
 
 from redis.exceptions import RedisError
 
-from collector_eval.export.otlp_grpc import OtlpGrpcClient
+from collector_eval.export.destinations import Destination
 from collector_eval.jobs import Message, StreamGroup
 
 log = logging.getLogger("collector_eval.outbox")
@@ -21,9 +21,17 @@ BATCH = 16
 
 
 class OutboxPublisher:
-    def __init__(self, outbox: StreamGroup, client: OtlpGrpcClient | None, poll_interval_s: float, stream: TextIO = sys.stdout):
+    def __init__(
+        self,
+        outbox: StreamGroup,
+        destinations: list[Destination],
+        console: bool,
+        poll_interval_s: float,
+        stream: TextIO | None = None,  # None: whatever sys.stdout is when a verdict is printed
+    ):
         self._outbox = outbox
-        self._client = client
+        self._destinations = destinations
+        self._console = console
         self._poll_ms = max(1, int(poll_interval_s * 1000))
         self._stream = stream
         self.published = 0
@@ -43,16 +51,18 @@ class OutboxPublisher:
 
     async def _publish(self, message: Message) -> None:
         message_id, fields = message
-        if self._client is None:
-            self._stream.write(fields[b"json"].decode() + "\n")
-            self._stream.flush()
-        elif not await self._client.send(fields[b"otlp"], max_elapsed_s=math.inf):
+        if self._console:
+            stream = self._stream or sys.stdout
+            stream.write(fields[b"json"].decode() + "\n")
+            stream.flush()
+        delivered = await asyncio.gather(*(d.send(fields[b"otlp"], max_elapsed_s=math.inf) for d in self._destinations))
+        if all(delivered):
+            self.published += 1
+        else:
             # Only a downstream that refuses the request itself (not an outage) gets here: retrying
             # the same bytes would block every verdict behind it.
             self.dropped += 1
-            log.error("verdict %s refused by the downstream; dropped", message_id.decode())
-        else:
-            self.published += 1
+            log.error("verdict %s refused by a downstream; dropped there", message_id.decode())
         await self._ack(message_id)
 
     async def _ack(self, message_id: bytes) -> None:

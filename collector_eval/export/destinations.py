@@ -1,0 +1,31 @@
+"""The factory for where spans and verdicts go: one client per configured exporter."""
+from __future__ import annotations
+
+from typing import Protocol
+
+from collector_eval.config import ExportersConfig
+from collector_eval.export.file import FileExporter
+from collector_eval.export.otlp_grpc import OtlpGrpcClient
+from collector_eval.export.otlp_http import OtlpHttpClient
+
+
+class Destination(Protocol):
+    sent: int
+    dropped: int
+
+    async def send(self, payload: bytes, max_elapsed_s: float | None = None) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+def build_destinations(cfg: ExportersConfig) -> list[Destination]:
+    """Fresh clients for every configured exporter (the console prints verdicts only, so it is not
+    one of them)."""
+    destinations: list[Destination] = []
+    if cfg.otlp.endpoint:
+        destinations.append(OtlpGrpcClient(cfg.otlp))
+    if cfg.otlp_http.endpoint:
+        destinations.append(OtlpHttpClient(cfg.otlp_http))
+    if cfg.file.path:
+        destinations.append(FileExporter(cfg.file.path))
+    return destinations

@@ -1,0 +1,29 @@
+"""File exporter: every forwarded request and every verdict appended as one OTLP/JSON line, the form
+`collector-eval transcript` and `evaluate` read back."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from collector_eval.otlp_json import request_to_otlp_json
+
+
+class FileExporter:
+    def __init__(self, path: str):
+        self._path = Path(path)
+        self._file = self._path.open("a", encoding="utf-8")
+        self.sent = 0
+        self.dropped = 0
+
+    async def send(self, payload: bytes, max_elapsed_s: float | None = None) -> bool:
+        line = json.dumps(request_to_otlp_json(ExportTraceServiceRequest.FromString(payload)), separators=(",", ":"))
+        # One write per line, flushed: a reader tailing the file never sees half a request.
+        self._file.write(line + "\n")
+        self._file.flush()
+        self.sent += 1
+        return True
+
+    async def close(self) -> None:
+        self._file.close()
