@@ -47,6 +47,7 @@ from ingest import (  # noqa: E402,F401  (re-exported for the benchmarks)
     load,
     make_batches,
     process_tree_cpu,
+    serve_until_sigterm,
     wait_port,
 )
 
@@ -54,8 +55,6 @@ from collector_eval.otlp_json import load_otlp_json  # noqa: E402
 from collector_eval.redis_server import EmbeddedRedis  # noqa: E402,F401
 
 CORPUS = ROOT.parent / "shared" / "corpus"
-if not CORPUS.is_dir():
-    CORPUS = Path("/work/shared/corpus")
 JUDGE_KEY_ENV = "COLLECTOR_EVAL_BENCH_JUDGE_KEY"
 CARRIER = "evaluate_session"
 
@@ -386,20 +385,7 @@ async def carrier_sink(port: int) -> None:
                     print(f"{session} {now!r}", flush=True)
         return ExportTraceServiceResponse()
 
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 << 20)])
-    server.add_generic_rpc_handlers(
-        [
-            grpc.method_handlers_generic_handler(
-                "opentelemetry.proto.collector.trace.v1.TraceService",
-                {"Export": grpc.unary_unary_rpc_method_handler(export, None, ExportTraceServiceResponse.SerializeToString)},
-            )
-        ]
-    )
-    server.add_insecure_port(f"127.0.0.1:{port}")
-    await server.start()
-    await stop.wait()
+    await serve_until_sigterm(port, export)
     print(f"requests {received}", flush=True)
 
 

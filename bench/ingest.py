@@ -81,21 +81,10 @@ def make_batches(count: int) -> list[bytes]:
     return batches
 
 
-async def drop_server(port: int, parse: bool) -> None:
-    """A downstream that answers at once; with parse=True it decodes each request first. Prints how
-    many requests it took when terminated."""
-    received = 0
-
-    async def export(raw: bytes, context) -> ExportTraceServiceResponse:
-        nonlocal received
-        if parse:
-            ExportTraceServiceRequest.FromString(raw)
-        received += 1
-        return ExportTraceServiceResponse()
-
+async def serve_until_sigterm(port: int, export) -> None:
+    """An OTLP/gRPC TraceService whose Export is export(raw bytes, context), until SIGTERM."""
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 << 20)])
     server.add_generic_rpc_handlers(
         [
@@ -108,6 +97,21 @@ async def drop_server(port: int, parse: bool) -> None:
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     await stop.wait()
+
+
+async def drop_server(port: int, parse: bool) -> None:
+    """A downstream that answers at once; with parse=True it decodes each request first. Prints how
+    many requests it took when terminated."""
+    received = 0
+
+    async def export(raw: bytes, context) -> ExportTraceServiceResponse:
+        nonlocal received
+        if parse:
+            ExportTraceServiceRequest.FromString(raw)
+        received += 1
+        return ExportTraceServiceResponse()
+
+    await serve_until_sigterm(port, export)
     print(received, flush=True)
 
 

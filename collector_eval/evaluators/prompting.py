@@ -52,3 +52,29 @@ def request_text(context: Sequence[Turn]) -> str:
     """The request a model call works on: the conversation from the last user message on."""
     start = max((i for i, turn in enumerate(context) if turn.role == "user"), default=0)
     return Transcript(list(context[start:])).render()
+
+
+def per_call_schema(verdict: str) -> dict:
+    """A strict schema for judging each tool call: evidence before the boolean verdict (the model
+    writes its reasons before committing), then an overall explanation."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["calls", "explanation"],
+        "properties": {
+            "calls": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["call", "evidence", verdict],
+                    "properties": {
+                        "call": {"type": "integer"},
+                        "evidence": {"type": "string"},
+                        verdict: {"type": "boolean"},
+                    },
+                },
+            },
+            "explanation": {"type": "string"},
+        },
+    }

@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from collector_eval.evaluators.base import EvaluationResult, Output, SpanEvaluator
-from collector_eval.evaluators.prompting import DATA_RULE, calls_text, data_block, request_text, tools_text
+from collector_eval.evaluators.prompting import DATA_RULE, calls_text, data_block, per_call_schema, request_text, tools_text
 from collector_eval.evaluators.spans import SpanView, ToolDefinition
 
 ATTR_ERRORS = "gen_ai.evaluation.tool_argument_correctness.errors"
@@ -30,27 +30,7 @@ each value comes from, or what it should have been) and decide whether the value
 from the request or earlier results, not invented, not mixed up between fields, in the units and \
 formats the tool expects. Then explain in one or two sentences."""
 
-SCHEMA: dict = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["calls", "explanation"],
-    "properties": {
-        "calls": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["call", "evidence", "correct"],
-                "properties": {
-                    "call": {"type": "integer"},
-                    "evidence": {"type": "string"},
-                    "correct": {"type": "boolean"},
-                },
-            },
-        },
-        "explanation": {"type": "string"},
-    },
-}
+SCHEMA = per_call_schema("correct")
 
 
 def argument_errors(call: dict[str, Any], tool: ToolDefinition | None) -> list[str]:

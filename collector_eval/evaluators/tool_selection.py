@@ -5,7 +5,7 @@ import json
 from typing import ClassVar
 
 from collector_eval.evaluators.base import EvaluationResult, Output, SpanEvaluator
-from collector_eval.evaluators.prompting import DATA_RULE, calls_text, data_block, request_text, tools_text
+from collector_eval.evaluators.prompting import DATA_RULE, calls_text, data_block, per_call_schema, request_text, tools_text
 from collector_eval.evaluators.spans import SpanView
 
 ATTR_WRONG = "gen_ai.evaluation.tool_selection.wrong_calls"
@@ -21,27 +21,7 @@ the tools it was offered; <tool_calls> the calls it made, numbered. For each cal
 whether choosing that tool was appropriate. Judge the choice of tool only, not the argument values. \
 Then explain in one or two sentences."""
 
-SCHEMA: dict = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["calls", "explanation"],
-    "properties": {
-        "calls": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["call", "evidence", "appropriate"],
-                "properties": {
-                    "call": {"type": "integer"},
-                    "evidence": {"type": "string"},
-                    "appropriate": {"type": "boolean"},
-                },
-            },
-        },
-        "explanation": {"type": "string"},
-    },
-}
+SCHEMA = per_call_schema("appropriate")
 
 
 class ToolSelection(SpanEvaluator):

@@ -46,3 +46,32 @@ async def deliver(attempt: Callable[[], Awaitable[Outcome]], destination: str, m
             return False
         await asyncio.sleep(wait)
         backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+
+class Exporter:
+    """What every network exporter shares: send() retries _attempt() through deliver() and counts
+    what was sent and what was given up."""
+
+    destination: str
+    max_elapsed_s: float
+
+    def __init__(self, destination: str, max_elapsed_s: float):
+        self.destination = destination
+        self.max_elapsed_s = max_elapsed_s
+        self.sent = 0
+        self.dropped = 0
+
+    async def send(self, payload: bytes, max_elapsed_s: float | None = None) -> bool:
+        """Deliver one request; False once it was given up: refused, or unavailable past
+        max_elapsed_s (default: the exporter's setting; math.inf: until the downstream takes it)."""
+        ok = await deliver(
+            lambda: self._attempt(payload), self.destination, self.max_elapsed_s if max_elapsed_s is None else max_elapsed_s
+        )
+        if ok:
+            self.sent += 1
+        else:
+            self.dropped += 1
+        return ok
+
+    async def _attempt(self, payload: bytes) -> Outcome:
+        raise NotImplementedError

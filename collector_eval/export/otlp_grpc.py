@@ -10,7 +10,7 @@ from grpc_status import rpc_status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from collector_eval.config import OtlpExporterConfig
-from collector_eval.export.delivery import DELIVERED, Outcome, deliver
+from collector_eval.export.delivery import DELIVERED, Exporter, Outcome
 from collector_eval.tls import channel_credentials
 
 log = logging.getLogger("collector_eval.export")
@@ -27,8 +27,9 @@ RETRYABLE = {
 }
 
 
-class OtlpGrpcClient:
+class OtlpGrpcClient(Exporter):
     def __init__(self, cfg: OtlpExporterConfig):
+        super().__init__(f"downstream {cfg.endpoint}", cfg.max_elapsed_s)
         self._cfg = cfg
         options = [
             ("grpc.max_send_message_length", -1),
@@ -50,22 +51,6 @@ class OtlpGrpcClient:
             response_deserializer=ExportTraceServiceResponse.FromString,
         )
         self._metadata = tuple((k.lower(), v) for k, v in cfg.headers.items())
-        self.sent = 0
-        self.dropped = 0
-
-    async def send(self, payload: bytes, max_elapsed_s: float | None = None) -> bool:
-        """Deliver one request; False once it was given up: not retryable, or retried past
-        max_elapsed_s (default: the exporter's setting; math.inf: until the downstream takes it)."""
-        ok = await deliver(
-            lambda: self._attempt(payload),
-            f"downstream {self._cfg.endpoint}",
-            self._cfg.max_elapsed_s if max_elapsed_s is None else max_elapsed_s,
-        )
-        if ok:
-            self.sent += 1
-        else:
-            self.dropped += 1
-        return ok
 
     async def _attempt(self, payload: bytes) -> Outcome:
         try:

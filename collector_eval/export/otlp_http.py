@@ -9,36 +9,23 @@ import ssl
 import aiohttp
 
 from collector_eval.config import OtlpHttpExporterConfig
-from collector_eval.export.delivery import DELIVERED, Outcome, deliver
+from collector_eval.export.delivery import DELIVERED, Exporter, Outcome
 
 RETRYABLE = {429, 502, 503, 504}
 
 
-class OtlpHttpClient:
+class OtlpHttpClient(Exporter):
     def __init__(self, cfg: OtlpHttpExporterConfig):
+        super().__init__(f"downstream {cfg.endpoint}", cfg.max_elapsed_s)
         self._cfg = cfg
         self._headers = {**cfg.headers, "Content-Type": "application/x-protobuf"}
         if cfg.compression == "gzip":
             self._headers["Content-Encoding"] = "gzip"
         self._ssl = ssl.create_default_context(cafile=cfg.ca_file) if cfg.ca_file else None
         self._session: aiohttp.ClientSession | None = None
-        self.sent = 0
-        self.dropped = 0
 
-    async def send(self, payload: bytes, max_elapsed_s: float | None = None) -> bool:
+    async def _attempt(self, payload: bytes) -> Outcome:
         body = gzip.compress(payload, 1) if self._cfg.compression == "gzip" else payload
-        ok = await deliver(
-            lambda: self._attempt(body),
-            f"downstream {self._cfg.endpoint}",
-            self._cfg.max_elapsed_s if max_elapsed_s is None else max_elapsed_s,
-        )
-        if ok:
-            self.sent += 1
-        else:
-            self.dropped += 1
-        return ok
-
-    async def _attempt(self, body: bytes) -> Outcome:
         if self._session is None:  # created on the service's loop, where it is used
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._cfg.timeout_s))
         try:
