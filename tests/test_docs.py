@@ -198,8 +198,7 @@ def test_documented_cli_commands_exist():
 
 def test_transcript_sample_is_what_the_command_prints(capsys):
     path = CORPUS / "openinference_openai_chat" / "otlp.json"
-    if not path.exists():
-        pytest.skip("the shared corpus is not checked out next to the repository")
+    assert path.exists(), f"the shared corpus is not next to the repository: {path}"
     (sample,) = re.findall(r"^\s*\$ collector-eval transcript otlp\.json\n\s*(\{.*\})$", README, re.M)
     assert cli.main(["transcript", str(path)]) == 0
     assert json.loads(capsys.readouterr().out) == json.loads(sample)
