@@ -491,3 +491,28 @@ def test_an_exporter_configured_only_by_the_documented_env_vars_gets_its_session
     content = {kv.key: kv.value.string_value for kv in llm.attributes}["llm.output_messages.0.message.content"]
     assert content == long_answer  # it arrived whole ...
     assert 0 < proxy.client_bytes < len(long_answer) // 10  # ... in a compressed request
+
+
+def test_shared_tier_manifest_matches_the_config_contract():
+    docs = load_yaml_docs(ROOT / "deploy/kubernetes/shared.yaml")
+    (config_map,) = [d for d in docs if d["kind"] == "ConfigMap"]
+    cfg = config_from_dict(yaml.safe_load(config_map["data"]["config.yaml"]))
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    assert deployment["spec"]["replicas"] > 1
+    spec = deployment["spec"]["template"]["spec"]
+    (service_container,) = spec["containers"]
+    ports = {p["name"]: p["containerPort"] for p in service_container["ports"]}
+    assert ports["otlp-grpc"] == host_port(cfg.receiver.grpc.endpoint)[1]
+    assert ports["otlp-http"] == host_port(cfg.receiver.http.endpoint)[1]
+    assert ports["telemetry"] == host_port(cfg.telemetry.metrics_endpoint)[1]
+    # Every replica must reach the same Redis: a Service in the manifest, not a per-pod container.
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    redis_host, redis_port = host_port(cfg.redis.url.rsplit("/", 1)[0])
+    assert redis_host.split(".")[0] in services
+    assert services[redis_host.split(".")[0]]["spec"]["ports"][0]["port"] == redis_port
+    # The receivers listen on the pod IP behind a Service, so they must ask for a token.
+    assert cfg.receiver.grpc.auth.tokens_file
+    mounts = {m["mountPath"] for m in service_container["volumeMounts"]}
+    assert any(cfg.receiver.grpc.auth.tokens_file.startswith(m) for m in mounts)
+    assert service_container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert cfg.processes == int(service_container["resources"]["requests"]["cpu"])  # one process per core
