@@ -48,6 +48,7 @@ from ingest import (  # noqa: E402,F401  (re-exported for the benchmarks)
     make_batches,
     process_tree_cpu,
     serve_until_sigterm,
+    stop_procs,
     wait_port,
 )
 
@@ -145,18 +146,6 @@ def start_role(role: str, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, __file__, role, *args], stdout=subprocess.PIPE, text=True, bufsize=1, cwd=ROOT
     )
-
-
-def stop_procs(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def listeners(port: int) -> int:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from collector_eval.config import Config
+import pytest
+
+from collector_eval.config import Config, ConfigError
 from collector_eval.service import Service
 
 
@@ -38,3 +40,14 @@ class ServiceThread:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
             self._loop.close()
+
+
+def start_fails(make_config, **overrides) -> str:
+    """The ConfigError a service started with make_config(**overrides) fails with."""
+    st = ServiceThread(make_config(**overrides))
+    try:
+        with pytest.raises(ConfigError) as info:
+            st.start()
+    finally:
+        st.stop()
+    return str(info.value)

@@ -18,7 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from collector_eval.auth import DENIED_MESSAGE, BearerTokenAuth, load_tokens
 from collector_eval.config import ConfigError, GrpcAuthConfig, GrpcReceiverConfig, config_from_dict
 from collector_eval.receiver import start_grpc_server
-from service_thread import ServiceThread
+from service_thread import start_fails
 from test_end_to_end import goal_answer, send_session, span_attrs
 from test_receiver import client_for, end_span, llm_span, request, sink_span_ids, span, trace_id  # noqa: F401 - client_for is a fixture
 
@@ -42,14 +42,6 @@ def export_code(client, payload, metadata=None) -> grpc.StatusCode:
     return grpc.StatusCode.OK
 
 
-def start_fails(make_config, **overrides) -> str:
-    st = ServiceThread(make_config(**overrides))
-    try:
-        with pytest.raises(ConfigError) as info:
-            st.start()
-    finally:
-        st.stop()
-    return str(info.value)
 
 
 # ------------------------------------------------------------------------------------------ the receiver

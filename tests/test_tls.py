@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from collector_eval.config import ConfigError, OtlpExporterConfig, config_from_dict
 from collector_eval.export.otlp_grpc import OtlpGrpcClient
 from pki import CertificateAuthority
-from service_thread import ServiceThread
+from service_thread import start_fails
 from test_end_to_end import goal_answer, send_session, span_attrs
 from test_receiver import EXPORT, request, sink_span_ids, span, trace_id
 
@@ -73,14 +73,6 @@ def tls_client():
         c.channel.close()
 
 
-def start_fails(make_config, **overrides) -> str:
-    st = ServiceThread(make_config(**overrides))
-    try:
-        with pytest.raises(ConfigError) as info:
-            st.start()
-    finally:
-        st.stop()
-    return str(info.value)
 
 
 # ------------------------------------------------------------------------------------------ TLS receiver
