@@ -119,6 +119,7 @@ class EvaluationWorker:
             build_carrier(verdict).SerializeToString(),
             json.dumps(verdict_to_dict(verdict), ensure_ascii=False),
             self._cfg.jobs.outbox_max_len,
+            verdict.judged_subjects,
         )
         if committed < 0:
             raise OutboxFull()
@@ -147,13 +148,27 @@ async def judge_session(cfg: Config, stored: StoredSession, evaluators: list[Eva
         by_level[ev.level].append(ev)
     session_evs = [ev for ev in by_level["session"] if ev.selects(stored.key.session_id)]
     subjects = []  # (level, trace id, span id, evaluator, the view it judges)
+    done = stored.judged_subjects
     if by_level["span"]:
         for view in span_views(stored.resource_spans):
-            subjects += [("span", view.trace_id, view.span_id, ev, view) for ev in by_level["span"] if ev.selects(view)]
+            subjects += [
+                ("span", view.trace_id, view.span_id, ev, view)
+                for ev in by_level["span"]
+                if f"{ev.name}:{view.span_id}" not in done and ev.selects(view)
+            ]
     if by_level["trace"]:
         for trace in trace_views(stored.resource_spans):
-            root = trace.root
-            subjects += [("trace", trace.trace_id, root.span_id, ev, trace) for ev in by_level["trace"] if ev.selects(trace)]
+            # A trace that grew since it was judged is judged again: it is a new trajectory.
+            subject = f"{len(trace.spans)}:{trace.trace_id}"
+            subjects += [
+                ("trace", trace.trace_id, trace.root.span_id, ev, trace)
+                for ev in by_level["trace"]
+                if f"{ev.name}:{subject}" not in done and ev.selects(trace)
+            ]
+    judged_now = {
+        f"{ev.name}:{view.span_id}" if level == "span" else f"{ev.name}:{len(view.spans)}:{view.trace_id}"
+        for level, _, _, ev, view in subjects
+    }
     results = await asyncio.gather(
         *(_evaluate(ev, transcript, judge) for ev in session_evs),
         *(_evaluate(ev, view, judge) for _, _, _, ev, view in subjects),
@@ -174,6 +189,7 @@ async def judge_session(cfg: Config, stored: StoredSession, evaluators: list[Eva
             SubjectResults(level, bytes.fromhex(trace_id), bytes.fromhex(span_id), group)
             for (level, trace_id, span_id), group in grouped.items()
         ],
+        judged_subjects=done | judged_now,
     )
 
 

@@ -75,3 +75,34 @@ def test_span_and_trace_results_ride_on_their_own_carriers(service, sink, judge)
     session_carrier = sink.carriers()[0][2]
     assert [e.name for e in session_carrier.events] == ["gen_ai.evaluation.result"]
     assert event_attrs(session_carrier.events[0])["gen_ai.evaluation.name"] == "goal_completeness"
+
+
+def test_a_new_revision_judges_only_new_spans(service, sink, judge):
+    judge.default = goal_answer(["a"], [])
+    svc = service(evaluators=["goal_completeness", {"name": "failure_to_answer"}])
+    provider = make_provider("chat-app", svc.endpoint)
+    tracer = provider.get_tracer("t")
+
+    def empty_answer(question: str):
+        span = tracer.start_span(
+            "ChatCompletion",
+            attributes={
+                "session.id": "sess-revisions",
+                "llm.input_messages.0.message.role": "user",
+                "llm.input_messages.0.message.content": question,
+                "llm.output_messages.0.message.role": "assistant",
+                "llm.output_messages.0.message.content": "",
+            },
+        )
+        span.end()
+        return span.get_span_context().span_id.to_bytes(8, "big")
+
+    first = empty_answer("first question")
+    tracer.start_span("session end", attributes={"session.id": "sess-revisions", "session_status": "completed"}).end()
+    provider.force_flush()
+    sink.wait_for(lambda s: len(s.carriers()) == 1)
+    second = empty_answer("a late question")  # late span: revision 2
+    provider.force_flush()
+    sink.wait_for(lambda s: len(s.carriers()) == 2)
+    judged = [c.parent_span_id for _, _, c in sink.spans() if c.name == "evaluate_span"]
+    assert sorted(judged) == sorted([first, second])  # each span judged once, across both revisions

@@ -45,6 +45,8 @@ class Verdict:
     # What redaction replaced before the judge saw the transcript: detector -> count (never values).
     redactions: dict[str, int] = field(default_factory=dict)
     subjects: list[SubjectResults] = field(default_factory=list)
+    # Every span and trace subject judged up to and including this run (see StoredSession).
+    judged_subjects: set[str] = field(default_factory=set)
 
     def all_results(self):
         yield from self.results

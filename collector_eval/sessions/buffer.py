@@ -2,6 +2,7 @@
 their trace's hash until the trace joins a session. One pipeline per Export request."""
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -36,6 +37,9 @@ class StoredSession:
     revision: int = 0
     trigger: str = ""
     judged_spans: int = -1  # distinct spans the last verdict covered (-1: never judged)
+    # "<evaluator>:<span or trace id>" of every span and trace judged in an earlier revision: a new
+    # revision judges only what is new, and never pays the judge twice for the same span.
+    judged_subjects: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -124,6 +128,7 @@ class SessionBuffer:
             id_attribute=meta.get(b"id_attribute", b"").decode(),
             truncated=b"truncated" in meta,
             judged_spans=int(meta.get(b"judged_spans", -1)),
+            judged_subjects=set(json.loads(meta.get(b"judged_subjects", b"[]"))),
         )
         pipe = self._redis.pipeline(transaction=False)
         for trace_id in sorted(f[2:] for f in meta if f.startswith(b"t:")):
@@ -151,7 +156,9 @@ class SessionBuffer:
             stored.end_trace_id, stored.end_span_id = last.trace_id, last.span_id
         return stored
 
-    async def commit(self, stored: StoredSession, claim: Claim, record: str, otlp: bytes, line: str, outbox_max_len: int) -> int:
+    async def commit(
+        self, stored: StoredSession, claim: Claim, record: str, otlp: bytes, line: str, outbox_max_len: int, judged_subjects: set[str]
+    ) -> int:
         """Record a revision's verdict and queue it for delivery, atomically. 1: committed; 0: this
         revision was committed before (a job taken over); -1: the outbox is full."""
         keys = self._keys
@@ -159,7 +166,8 @@ class SessionBuffer:
             await scripts.commit_verdict.run(
                 self._redis,
                 [keys.session(stored.key), keys.session_result(stored.key, claim.revision), keys.outbox, keys.outbox_overflow],
-                [claim.counter, record, otlp, line, int(self._cfg.ttl_s), outbox_max_len, stored.span_count],
+                [claim.counter, record, otlp, line, int(self._cfg.ttl_s), outbox_max_len, stored.span_count,
+                 json.dumps(sorted(judged_subjects))],
             )
         )
 

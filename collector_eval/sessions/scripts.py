@@ -129,7 +129,7 @@ return {revision, n, redis.call('HGET', KEYS[1], 'trigger') or ''}
 
 # KEYS: session hash, the revision's result key, outbox stream, outbox overflow counter.
 # ARGV: judged counter, result record, OTLP carrier request, console line, result ttl, outbox max
-# length, distinct spans judged.
+# length, distinct spans judged, the span and trace subjects judged so far (JSON).
 # The verdict is recorded and queued for delivery in one step, so it is published once even when the
 # job is taken over later. 0: already committed; -1: outbox full (counted; the job retries later).
 COMMIT_VERDICT = """
@@ -140,7 +140,7 @@ if redis.call('XLEN', KEYS[3]) >= tonumber(ARGV[6]) then
 end
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[5])
 redis.call('XADD', KEYS[3], '*', 'otlp', ARGV[3], 'json', ARGV[4])
-redis.call('HSET', KEYS[1], 'judged_n', ARGV[1], 'judged_spans', ARGV[7])
+redis.call('HSET', KEYS[1], 'judged_n', ARGV[1], 'judged_spans', ARGV[7], 'judged_subjects', ARGV[8])
 return 1
 """
 
