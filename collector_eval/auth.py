@@ -85,12 +85,41 @@ async def _deny(request, context: grpc.aio.ServicerContext):
     await context.abort(grpc.StatusCode.UNAUTHENTICATED, DENIED_MESSAGE)
 
 
+async def _deny_streaming(request, context: grpc.aio.ServicerContext):
+    # Response-streaming handlers must be async generators, as the real one is.
+    await _deny(request, context)
+    yield  # never reached: abort raises; the yield only makes this a generator
+
+
+async def _drain(requests, limit: int = 16) -> None:
+    """Read what a client streams before refusing it: closing a call while the client still writes
+    made gRPC end some of them INTERNAL ("Internal error from Core") instead of UNAUTHENTICATED. A few
+    messages at most, so an unauthenticated stream cannot hold the handler."""
+    count = 0
+    async for _ in requests:
+        count += 1
+        if count >= limit:
+            return
+
+
+async def _deny_after_drain(requests, context: grpc.aio.ServicerContext):
+    await _drain(requests)
+    await _deny(requests, context)
+
+
+async def _deny_streaming_after_drain(requests, context: grpc.aio.ServicerContext):
+    await _drain(requests)
+    await _deny(requests, context)
+    yield  # never reached, as in _deny_streaming
+
+
 def _denying(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-    """A handler of the same streaming shape as the real one that refuses without reading the request."""
+    """A handler of the same streaming shape as the real one that refuses (a streamed request is
+    drained first, see _drain)."""
     if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(_deny)
+        return grpc.stream_stream_rpc_method_handler(_deny_streaming_after_drain)
     if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(_deny)
+        return grpc.stream_unary_rpc_method_handler(_deny_after_drain)
     if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(_deny)
+        return grpc.unary_stream_rpc_method_handler(_deny_streaming)
     return grpc.unary_unary_rpc_method_handler(_deny)
