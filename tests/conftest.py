@@ -85,7 +85,7 @@ def make_config(redis_url, sink, judge, monkeypatch):
 
     def make(**overrides):
         data = {
-            "receiver": {"grpc": {"endpoint": "127.0.0.1:0"}},
+            "receiver": {"grpc": {"endpoint": "127.0.0.1:0"}, "http": {"endpoint": "127.0.0.1:0"}},
             "redis": {"url": redis_url, "key_prefix": f"t{next(_prefixes)}"},
             "session": {"settle_delay_s": 0.2},
             "judge": {"base_url": judge.url, "api_key_env": "COLLECTOR_EVAL_TEST_KEY", "timeout_s": 5},
@@ -96,14 +96,8 @@ def make_config(redis_url, sink, judge, monkeypatch):
             # Free ports, as for control: the defaults 4318 and 8888 would clash likewise.
             "telemetry": {"metrics_endpoint": "127.0.0.1:0"},
         }
-        for section, value in overrides.items():
-            if isinstance(value, dict) and isinstance(data.get(section), dict):
-                data[section] = {**data[section], **value}
-            else:
-                data[section] = value
-        # A `receiver` override names grpc only, as a rule: the HTTP receiver keeps its free port.
-        data["receiver"].setdefault("http", {"endpoint": "127.0.0.1:0"})
-        return config_from_dict(data)
+        # Merged key by key, so an override of receiver.grpc.auth keeps the free port beside it.
+        return config_from_dict(deep_merge(data, overrides))
 
     return make
 

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from conftest import free_port, with_side_ports_off
+from test_serve import wait_listening
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
@@ -380,15 +381,7 @@ def test_serve_with_embedded_redis_and_no_judge_key(tmp_path):
         )
     redis_pids: list[int] = []
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, f"serve exited early: {stderr_path.read_text()}"
-            assert time.monotonic() < deadline, f"serve never listened: {stderr_path.read_text()}"
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_listening(port, proc, log=stderr_path.read_text)
         redis_pids = [pid for pid, comm in _children(proc.pid).items() if comm.startswith("redis-server")]
         assert len(redis_pids) == 1, _children(proc.pid)
 

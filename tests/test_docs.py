@@ -18,7 +18,7 @@ from collector_eval import cli
 from collector_eval.config import Config, EvaluatorConfig, JudgePriceConfig, config_from_dict
 from collector_eval.evaluators import goal_completeness
 from collector_eval.evaluators.base import ATTR_TRUNCATED, EvaluationResult
-from collector_eval.export.carrier import EVENT_NAME, SPAN_NAME, Verdict, build_carrier, verdict_to_dict
+from collector_eval.export.carrier import EVENT_NAME, SPAN_NAMES, Verdict, build_carrier, verdict_to_dict
 from collector_eval.sessions.router import SessionKey
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -262,7 +262,7 @@ def test_every_carrier_and_event_attribute_is_documented():
             assert f"`session.evaluations.N.evaluation.{field}`" in output, key
         else:
             assert f"`{documented}`" in README, f"attribute {key} is not documented"
-    assert f"`{SPAN_NAME}`" in output and f"`{EVENT_NAME}`" in output
+    assert all(f"`{name}`" in output for name in SPAN_NAMES.values()) and f"`{EVENT_NAME}`" in output
     for event in span.events:
         attrs = {kv.key for kv in event.attributes}
         # The rule the README states: a failed or skipped evaluation never carries a score or label.

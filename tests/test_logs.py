@@ -7,10 +7,8 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from collector_eval import secrets
 from collector_eval.logs import JsonFormatter
 from conftest import free_port
 from http_client import http_request
+from test_serve import wait_listening
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,17 +47,9 @@ def run_serve(tmp_path: Path, redis_url: str, *args: str) -> str:
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err,
         )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, f"serve exited early: {stderr_path.read_text()}"
-            assert time.monotonic() < deadline, f"serve never became ready: {stderr_path.read_text()}"
-            try:
-                socket.create_connection(("127.0.0.1", grpc_port), timeout=0.5).close()
-                if http_request("GET", telemetry_port, "/readyz").status == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.05)
+        wait_listening(grpc_port, proc, log=stderr_path.read_text)
+        wait_listening(telemetry_port, proc, log=stderr_path.read_text)
+        assert http_request("GET", telemetry_port, "/readyz").status == 200, stderr_path.read_text()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0, stderr_path.read_text()
     finally:

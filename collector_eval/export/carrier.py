@@ -19,7 +19,6 @@ from collector_eval.sessions.buffer import StoredSession
 SPAN_NAMES = {"session": "evaluate_session", "span": "evaluate_span", "trace": "evaluate_trace"}
 # OpenInference's flattened form per level: session.evaluations.N..., evaluations.N..., trace.evaluations.N...
 FLAT_PREFIXES = {"session": "session.evaluations", "span": "evaluations", "trace": "trace.evaluations"}
-SPAN_NAME = SPAN_NAMES["session"]
 EVENT_NAME = "gen_ai.evaluation.result"
 
 
