@@ -124,7 +124,7 @@ def measure(redis_url: str, sink_port: int, name: str, requests: list[bytes]) ->
                     if f.startswith(b"c"):
                         payload += len(v)
                         compressed += len(zlib.compress(v, 1))
-        sessions = sum(1 for k in keys if b"{s:" in k)
+        sessions = sum(1 for k in keys if b"}:s:" in k)
     finally:
         service.stop()
     spans, span_bytes = span_sizes(requests)

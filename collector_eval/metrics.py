@@ -80,15 +80,21 @@ class Metrics:
 
 
 async def _read(client: aioredis.Redis, keys: Keys) -> tuple:
+    """Job and outbox figures summed over the shards."""
     pipe = client.pipeline(transaction=False)
-    pipe.xlen(keys.jobs)
-    pipe.xlen(keys.outbox)
-    pipe.get(keys.outbox_overflow)
-    jobs_queued, outbox_depth, overflows = await pipe.execute()
-    try:
-        pending = (await client.xpending(keys.jobs, EVALUATORS))["pending"]
-    except ResponseError:  # NOGROUP: no worker has read the stream yet
-        pending = 0
+    for shard in keys.shards:
+        pipe.xlen(shard.jobs)
+        pipe.xlen(shard.outbox)
+        pipe.get(shard.outbox_overflow)
+    replies = await pipe.execute()
+    jobs_queued, outbox_depth = sum(replies[0::3]), sum(replies[1::3])
+    overflows = sum(int(n or 0) for n in replies[2::3])
+    pending = 0
+    for shard in keys.shards:
+        try:
+            pending += (await client.xpending(shard.jobs, EVALUATORS))["pending"]
+        except ResponseError:  # NOGROUP: no worker has read the stream yet
+            pass
     return jobs_queued, outbox_depth, overflows, pending
 
 
@@ -162,8 +168,8 @@ class _ServiceCollector(Collector):
                 {("input",): worker.judge_tokens["input"], ("output",): worker.judge_tokens["output"]},
             )
             yield _counter("verdicts", "Verdicts committed to the outbox.", [], {(): worker.verdicts})
-        if svc.jobs is not None:
-            yield _counter("jobs_reclaimed", "Jobs taken over from a consumer that died.", [], {(): svc.jobs.reclaimed})
+        if svc.jobs:
+            yield _counter("jobs_reclaimed", "Jobs taken over from a consumer that died.", [], {(): sum(j.reclaimed for j in svc.jobs)})
         publisher = svc.publisher
         if publisher is not None:
             yield _counter("verdicts_published", "Verdicts the downstream (or stdout) took.", [], {(): publisher.published})

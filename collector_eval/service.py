@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -61,7 +62,7 @@ class Service:
     _http_runner: object = None
     telemetry: Telemetry | None = None
     poller: DuePoller | None = None
-    jobs: StreamGroup | None = None
+    jobs: list[StreamGroup] = field(default_factory=list)  # one per shard
     _tasks: list[asyncio.Task] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -74,8 +75,7 @@ class Service:
             self._embedded = EmbeddedRedis(cfg.redis.embedded_binary)
             url = await asyncio.to_thread(self._embedded.start)
             log.info("started embedded redis-server at %s", url)
-        self._redis = aioredis.Redis.from_url(
-            url,
+        options = dict(
             socket_timeout=5,
             socket_connect_timeout=2,
             health_check_interval=10,
@@ -84,9 +84,13 @@ class Service:
             retry=Retry(ExponentialBackoff(cap=1, base=0.05), 3),
             retry_on_error=[RedisConnectionError, RedisTimeoutError],
         )
+        if cfg.redis.is_cluster:
+            self._redis = RedisCluster.from_url(cfg.redis.client_url, **options)
+        else:
+            self._redis = aioredis.Redis.from_url(url, **options)
         await self._redis.ping()
         await load_scripts(self._redis)
-        keys = Keys(cfg.redis.key_prefix)
+        keys = Keys(cfg.redis.key_prefix, cfg.redis.shard_count)
         self.telemetry = Telemetry(cfg, self, self._redis, keys)
         buffer = SessionBuffer(self._redis, keys, cfg.session)
 
@@ -97,7 +101,7 @@ class Service:
         # Verdicts get clients of their own: a queue of forwarded spans must not hold them up.
         self._verdict_destinations = build_destinations(exporters)
         self.publisher = OutboxPublisher(
-            StreamGroup(self._redis, keys.outbox, PUBLISHERS, visibility),
+            [StreamGroup(self._redis, shard.outbox, PUBLISHERS, visibility) for shard in keys.shards],
             self._verdict_destinations,
             exporters.console.enabled or not exporters.downstream_configured,
             cfg.jobs.poll_interval_s,
@@ -109,7 +113,7 @@ class Service:
         if not self.judge.enabled and any(ev.needs_judge for ev in evaluators):
             log.warning("judge evaluators are off: %s", self.judge.disabled_reason)
 
-        self.jobs = StreamGroup(self._redis, keys.jobs, EVALUATORS, visibility)
+        self.jobs = [StreamGroup(self._redis, shard.jobs, EVALUATORS, visibility) for shard in keys.shards]
         self.worker = EvaluationWorker(cfg, buffer, self.jobs, evaluators, self.judge)
         self.poller = DuePoller(self._redis, keys, cfg.jobs)
         self._tasks = [

@@ -37,7 +37,7 @@ class EvaluationWorker:
         self,
         cfg: Config,
         buffer: SessionBuffer,
-        jobs: StreamGroup,
+        jobs: list[StreamGroup],  # one per shard
         evaluators: list[Evaluator],
         judge: Judge | None,
     ):
@@ -47,6 +47,8 @@ class EvaluationWorker:
         self._evaluators = evaluators
         self._judge = judge
         self._running: set[asyncio.Task] = set()
+        # Each shard's reader takes up to `workers` jobs; this keeps the judging to `workers` at once.
+        self._slots = asyncio.Semaphore(cfg.jobs.workers)
         self.verdicts = 0
         # Read by the metrics collector: (evaluator, status) -> runs; "input"/"output" -> judge tokens.
         self.evaluations: Counter[tuple[str, str]] = Counter()
@@ -54,7 +56,10 @@ class EvaluationWorker:
         self.redis_errors = 0
 
     async def run(self) -> None:
-        await self._jobs.ensure_group()
+        await asyncio.gather(*(self._consume(jobs) for jobs in self._jobs))
+
+    async def _consume(self, jobs: StreamGroup) -> None:
+        await jobs.ensure_group()
         block_ms = max(1, int(self._cfg.jobs.poll_interval_s * 1000))
         while True:
             free = self._cfg.jobs.workers - len(self._running)
@@ -62,21 +67,22 @@ class EvaluationWorker:
                 await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
                 continue
             try:
-                messages = await self._jobs.next_batch(free, block_ms)
+                messages = await jobs.next_batch(free, block_ms)
             except RedisError as exc:
                 self.redis_errors += 1
                 log.warning("cannot read jobs: %s", exc)
                 await asyncio.sleep(1)
                 continue
             for message in messages:
-                task = asyncio.create_task(self._run_job(Job.from_message(message)))
+                task = asyncio.create_task(self._run_job(jobs, Job.from_message(message)))
                 self._running.add(task)
                 task.add_done_callback(self._running.discard)
 
-    async def _run_job(self, job: Job) -> None:
+    async def _run_job(self, jobs: StreamGroup, job: Job) -> None:
         try:
-            await self.process(job)
-            await self._jobs.ack(job.message_id)
+            async with self._slots:
+                await self.process(job)
+            await jobs.ack(job.message_id)
         except OutboxFull:
             log.error("outbox full (jobs.outbox_max_len): verdict of session %s waits for the downstream", job.session)
         except Exception as exc:

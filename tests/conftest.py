@@ -16,6 +16,7 @@ from collector_eval.config import Config, config_from_dict  # noqa: E402
 from collector_eval.redis_server import EmbeddedRedis  # noqa: E402
 from judge_server import JudgeServer  # noqa: E402
 from otlp_sink import OtlpSink  # noqa: E402
+from redis_cluster import EmbeddedCluster  # noqa: E402
 from service_thread import ServiceThread  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
@@ -63,6 +64,14 @@ def redis_url():
     url = server.start()
     yield url
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url():
+    cluster = EmbeddedCluster()
+    url = cluster.start()
+    yield url
+    cluster.stop()
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import grpc
 import redis
+from redis.cluster import RedisCluster
 import yaml
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -26,6 +27,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+from collector_eval.config import RedisConfig
+from collector_eval.sessions.keys import Keys
 
 from conftest import free_port, with_side_ports_off
 from otlp_sink import OtlpSink
@@ -216,18 +220,25 @@ def wait_until(predicate, timeout_s: float, what: str, interval_s: float = 0.05)
     return time.monotonic() - started
 
 
-def pipeline_idle(client: redis.Redis, prefix: str) -> bool:
-    """No job queued or in flight, no verdict waiting, no session waiting for its settle delay:
-    nothing more can reach the downstream (entries are deleted when acknowledged)."""
-    return (
-        client.xlen(f"{prefix}:{{jobs}}:stream") == 0
-        and client.xlen(f"{prefix}:{{outbox}}:stream") == 0
-        and client.zcard(f"{prefix}:{{due}}:sessions") == 0
+def redis_client(url: str) -> redis.Redis | RedisCluster:
+    """A client for a single Redis or, for a redis+cluster:// URL, a Cluster."""
+    if RedisConfig(url=url).is_cluster:
+        return RedisCluster.from_url(RedisConfig(url=url).client_url)
+    return redis.Redis.from_url(url)
+
+
+def pipeline_idle(client: redis.Redis | RedisCluster, prefix: str) -> bool:
+    """No job queued or in flight, no verdict waiting, no session waiting for its settle delay, in
+    any shard: nothing more can reach the downstream (entries are deleted when acknowledged)."""
+    shards = RedisConfig(cluster=isinstance(client, RedisCluster)).shard_count
+    return all(
+        client.xlen(shard.jobs) == 0 and client.xlen(shard.outbox) == 0 and client.zcard(shard.due) == 0
+        for shard in Keys(prefix, shards).shards
     )
 
 
 def wait_idle(redis_url: str, prefix: str, timeout_s: float = 30) -> None:
-    client = redis.Redis.from_url(redis_url)
+    client = redis_client(redis_url)
     try:
         wait_until(lambda: pipeline_idle(client, prefix), timeout_s, f"the pipeline of {prefix} to drain")
     finally:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import redis
 
+from collector_eval.sessions.keys import Keys
 from test_end_to_end import event_attrs, make_provider, send_session, span_attrs
 
 
@@ -17,16 +18,16 @@ def test_every_session_and_trace_key_has_a_ttl(service, sink, judge, redis_url):
     prefix = svc.service.cfg.redis.key_prefix
     client = redis.Redis.from_url(redis_url)
     ttls = {key: client.ttl(key) for key in client.scan_iter(f"{prefix}:*")}
-    session_keys = [k for k in ttls if b"{s:" in k]
-    trace_keys = [k for k in ttls if b"{t:" in k]
+    session_keys = [k for k in ttls if b"}:s:" in k]
+    trace_keys = [k for k in ttls if b"}:t:" in k]
     assert session_keys and trace_keys
     for key in session_keys:
         assert 0 < ttls[key] <= 500, key
     for key in trace_keys:
         assert 0 < ttls[key] <= 60, key
     # The trigger sets empty as sessions are dispatched; the job and outbox streams are capped by length.
-    queues = {f"{prefix}:{name}".encode() for name in ("{due}:sessions", "{jobs}:stream", "{outbox}:stream")}
-    assert {k for k in ttls if ttls[k] < 0} <= queues
+    shard = Keys(prefix).shards[0]
+    assert {k for k in ttls if ttls[k] < 0} <= {q.encode() for q in (shard.due, shard.jobs, shard.outbox)}
 
 
 def test_span_cap_truncates_and_the_verdict_says_so(service, sink, judge):
@@ -53,7 +54,7 @@ def test_uncapped_session_is_not_marked_truncated(service, sink, judge):
 
 def _stored_chunk_bytes(client, prefix: str) -> int:
     total = 0
-    for key in client.scan_iter(f"{prefix}:{{s:*", _type="hash"):
+    for key in client.scan_iter(Keys(prefix).session_pattern(), _type="hash"):
         for field in client.hkeys(key):
             if field.startswith(b"c"):
                 total += client.hstrlen(key, field)

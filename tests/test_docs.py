@@ -102,7 +102,7 @@ def load_config_file(path: Path) -> Config:
 
 
 def host_port(endpoint: str) -> tuple[str, int]:
-    endpoint = re.sub(r"^\w+://", "", endpoint).rstrip("/")
+    endpoint = re.sub(r"^[\w+]+://", "", endpoint).rstrip("/")  # redis+cluster:// too
     host, _, port = endpoint.rpartition(":")
     return host, int(port)
 
@@ -505,11 +505,38 @@ def test_shared_tier_manifest_matches_the_config_contract():
     assert ports["otlp-grpc"] == host_port(cfg.receiver.grpc.endpoint)[1]
     assert ports["otlp-http"] == host_port(cfg.receiver.http.endpoint)[1]
     assert ports["telemetry"] == host_port(cfg.telemetry.metrics_endpoint)[1]
-    # Every replica must reach the same Redis: a Service in the manifest, not a per-pod container.
+    # Every replica must reach the same Redis, here a Redis Cluster in the manifest: redis.url names
+    # one pod of its StatefulSet by its stable name, <pod>.<headless Service>.
+    assert cfg.redis.is_cluster and cfg.redis.url.startswith("redis+cluster://")
+    assert cfg.redis.shard_count == cfg.redis.shards > 1
     services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
-    redis_host, redis_port = host_port(cfg.redis.url.rsplit("/", 1)[0])
-    assert redis_host.split(".")[0] in services
-    assert services[redis_host.split(".")[0]]["spec"]["ports"][0]["port"] == redis_port
+    statefulsets = {d["metadata"]["name"]: d for d in docs if d["kind"] == "StatefulSet"}
+    redis_host, redis_port = host_port(cfg.redis.url)
+    pod, service_name = redis_host.split(".")[:2]
+    service = services[service_name]
+    assert service["spec"]["clusterIP"] == "None"  # headless: a DNS name per pod
+    redis_ports = {p["name"]: p["port"] for p in service["spec"]["ports"]}
+    assert redis_ports["redis"] == redis_port and redis_ports["cluster-bus"] == redis_port + 10000
+    (statefulset,) = [s for s in statefulsets.values() if s["spec"]["serviceName"] == service_name]
+    name, _, ordinal = pod.rpartition("-")
+    assert name == statefulset["metadata"]["name"] and int(ordinal) < statefulset["spec"]["replicas"]
+    assert statefulset["spec"]["template"]["metadata"]["labels"].items() >= service["spec"]["selector"].items()
+    (redis,) = statefulset["spec"]["template"]["spec"]["containers"]
+    assert redis["image"] == "redis:7"
+    args = redis["args"]
+    assert args[args.index("--cluster-enabled") + 1] == "yes" and args[args.index("--appendonly") + 1] == "yes"
+    assert args[args.index("--maxmemory-policy") + 1] == "noeviction"
+    assert statefulset["spec"]["volumeClaimTemplates"]
+    # The Job that forms the Cluster: three primaries with a replica each need six nodes, all of them.
+    (job,) = [d for d in docs if d["kind"] == "Job"]
+    (create,) = job["spec"]["template"]["spec"]["containers"]
+    script = " ".join(create["command"])
+    assert "redis-cli --cluster create" in script and "--cluster-replicas 1" in script and "--cluster-yes" in script
+    assert statefulset["spec"]["replicas"] == 6
+    assert f"for i in {' '.join(str(i) for i in range(6))};" in script and f"{name}-$i.{service_name}" in script
+    # Disruptions take one collector-eval replica (and one Redis node) at a time.
+    budgets = {d["spec"]["selector"]["matchLabels"]["app"]: d for d in docs if d["kind"] == "PodDisruptionBudget"}
+    assert budgets["collector-eval"]["spec"]["maxUnavailable"] == 1 and name in budgets
     # The receivers listen on the pod IP behind a Service, so they must ask for a token.
     assert cfg.receiver.grpc.auth.tokens_file
     mounts = {m["mountPath"] for m in service_container["volumeMounts"]}

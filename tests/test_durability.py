@@ -6,6 +6,8 @@ import time
 
 import redis
 
+from collector_eval.sessions.keys import Keys
+
 from otlp_sink import OtlpSink
 from test_end_to_end import goal_answer, make_provider, send_session, span_attrs
 
@@ -124,9 +126,9 @@ def test_full_outbox_holds_verdicts_back_counts_and_delivers_later(service, sink
     prefix = svc.service.cfg.redis.key_prefix
     client = redis.Redis.from_url(redis_url)
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not client.get(f"{prefix}:{{outbox}}:overflow"):
+    while time.monotonic() < deadline and not client.get(Keys(prefix).shards[0].outbox_overflow):
         time.sleep(0.1)
-    assert int(client.get(f"{prefix}:{{outbox}}:overflow")) >= 1
+    assert int(client.get(Keys(prefix).shards[0].outbox_overflow)) >= 1
     revived = OtlpSink(port).start()
     try:
         revived.wait_for(lambda s: len(s.carriers()) == 2, timeout_s=30)

@@ -36,6 +36,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from collector_eval.otlp_wire import encode_varint
 from collector_eval.redis_server import EmbeddedRedis
+from collector_eval.sessions.keys import Keys
 from fault_helpers import (
     CARRIER,
     GatedSink,
@@ -374,8 +375,8 @@ def test_downstream_down_30s_everything_arrives_after(service, sink, judge, redi
     spans = request_span_ids(requests)
     wait_until(lambda: len(judge.requests) == len(sessions), 20, "every session judged during the outage")
     client = redis.Redis.from_url(redis_url)
-    wait_until(lambda: client.xlen(f"{prefix}:{{outbox}}:stream") == len(sessions), 10, "the verdicts in the outbox")
-    waiting_in_outbox = client.xlen(f"{prefix}:{{outbox}}:stream")
+    wait_until(lambda: client.xlen(Keys(prefix).shards[0].outbox) == len(sessions), 10, "the verdicts in the outbox")
+    waiting_in_outbox = client.xlen(Keys(prefix).shards[0].outbox)
     client.close()
 
     time.sleep(max(0.0, 30 - (time.monotonic() - down_at)))

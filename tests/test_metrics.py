@@ -108,10 +108,10 @@ def test_jobs_reclaimed_from_a_dead_consumer(make_config, sink, judge):
     client = redis.Redis.from_url(cfg.redis.url)
     try:
         # A job that a consumer took and never acknowledged: it died.
-        client.xgroup_create(keys.jobs, EVALUATORS, id="0", mkstream=True)
-        client.xadd(keys.jobs, {"session": session_member(SessionKey("t", "gone"))})
-        client.xreadgroup(EVALUATORS, "dead-consumer", {keys.jobs: ">"}, count=1)
-        assert client.xpending(keys.jobs, EVALUATORS)["pending"] == 1
+        client.xgroup_create(keys.shards[0].jobs, EVALUATORS, id="0", mkstream=True)
+        client.xadd(keys.shards[0].jobs, {"session": session_member(SessionKey("t", "gone"))})
+        client.xreadgroup(EVALUATORS, "dead-consumer", {keys.shards[0].jobs: ">"}, count=1)
+        assert client.xpending(keys.shards[0].jobs, EVALUATORS)["pending"] == 1
         time.sleep(0.1)  # idle past the visibility timeout
         st = ServiceThread(cfg).start()
         try:

@@ -23,13 +23,13 @@ BATCH = 16
 class OutboxPublisher:
     def __init__(
         self,
-        outbox: StreamGroup,
+        outboxes: list[StreamGroup],  # one per shard
         destinations: list[Destination],
         console: bool,
         poll_interval_s: float,
         stream: TextIO | None = None,  # None: whatever sys.stdout is when a verdict is printed
     ):
-        self._outbox = outbox
+        self._outboxes = outboxes
         self._destinations = destinations
         self._console = console
         self._poll_ms = max(1, int(poll_interval_s * 1000))
@@ -39,17 +39,20 @@ class OutboxPublisher:
         self.redis_errors = 0
 
     async def run(self) -> None:
-        await self._outbox.ensure_group()
+        await asyncio.gather(*(self._drain(outbox) for outbox in self._outboxes))
+
+    async def _drain(self, outbox: StreamGroup) -> None:
+        await outbox.ensure_group()
         while True:
             try:
-                messages = await self._outbox.next_batch(BATCH, self._poll_ms)
-                await asyncio.gather(*(self._publish(m) for m in messages))
+                messages = await outbox.next_batch(BATCH, self._poll_ms)
+                await asyncio.gather(*(self._publish(outbox, m) for m in messages))
             except RedisError as exc:
                 self.redis_errors += 1
                 log.warning("cannot read the outbox: %s", exc)
                 await asyncio.sleep(1)
 
-    async def _publish(self, message: Message) -> None:
+    async def _publish(self, outbox: StreamGroup, message: Message) -> None:
         message_id, fields = message
         if self._console:
             stream = self._stream or sys.stdout
@@ -63,15 +66,15 @@ class OutboxPublisher:
             # the same bytes would block every verdict behind it.
             self.dropped += 1
             log.error("verdict %s refused by a downstream; dropped there", message_id.decode())
-        await self._ack(message_id)
+        await self._ack(outbox, message_id)
 
-    async def _ack(self, message_id: bytes) -> None:
+    async def _ack(self, outbox: StreamGroup, message_id: bytes) -> None:
         # The downstream has the verdict now: an acknowledgement lost to a Redis outage would leave
         # the entry to be reclaimed and sent again, so it is retried until Redis takes it.
         delay = 0.1
         while True:
             try:
-                await self._outbox.ack(message_id)
+                await outbox.ack(message_id)
                 return
             except RedisError as exc:
                 self.redis_errors += 1

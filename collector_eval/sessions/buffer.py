@@ -2,6 +2,7 @@
 their trace's hash until the trace joins a session. One pipeline per Export request."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -9,12 +10,13 @@ from dataclasses import dataclass, field
 
 import lz4.block
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, TracesData
 from redis.exceptions import NoScriptError
 
 from collector_eval.config import SessionConfig
 from collector_eval.sessions import control_scripts, resp, scripts
-from collector_eval.sessions.keys import Keys, session_member
+from collector_eval.sessions.keys import Keys, ShardKeys, parse_session_member, session_member
 from collector_eval.sessions.router import Routed, SessionKey
 from collector_eval.sessions.status import FIELDS as STATUS_FIELDS
 from collector_eval.sessions.status import SessionStatus
@@ -43,6 +45,18 @@ class StoredSession:
 
 
 @dataclass
+class _ShardWrite:
+    """What one Export request writes to one shard, in one round trip (see scripts.STORE_REQUEST)."""
+
+    shard: ShardKeys
+    commands: list[list[bytes]] = field(default_factory=list)
+    orphan_keys: list[bytes] = field(default_factory=list)
+    orphans: list[bytes] = field(default_factory=list)
+    sessions: list[tuple[list[bytes], list[bytes]]] = field(default_factory=list)  # (keys, blob) each
+    joins: list[tuple[bytes, bytes]] = field(default_factory=list)  # (trace key, session member)
+
+
+@dataclass
 class Claim:
     revision: int
     counter: bytes  # the session's span/byte counter this revision covers
@@ -57,36 +71,72 @@ class SessionBuffer:
 
     async def store(self, routed: Routed) -> int:
         """Buffer every chunk and schedule ended sessions; returns how many sessions were scheduled."""
-        cfg, keys = self._cfg, self._keys
-        commands: list[list[bytes]] = []
-        key_list = [keys.due.encode(), keys.idle.encode(), keys.max_duration.encode()]
-        orphans: list[bytes] = []
+        keys = self._keys
+        writes: dict[int, _ShardWrite] = {}
+
+        def shard_write(shard: ShardKeys) -> _ShardWrite:
+            return writes.setdefault(shard.index, _ShardWrite(shard))
+
         sessions: dict[SessionKey, list] = {}
         for chunk in routed.chunks.values():
             if chunk.session is not None:
                 sessions.setdefault(chunk.session, []).append(chunk)
                 continue
             key = keys.trace(chunk.trace_id)
-            key_list.append(key)
             field, payload = _chunk_field(), self._pack(chunk.payload())
             command = [b"HSET", key, field, payload]
             if chunk.end_spans:
                 command += (b"end_span", chunk.end_spans[-1].trace_id + chunk.end_spans[-1].span_id)
-            commands.append(command)
-            orphans += (_bytes(field), _u32(chunk.span_count), _u32(len(payload)))
-        blob = [_u32(len(key_list) - 3), *orphans, _u32(len(sessions))]
+            write = shard_write(keys.trace_shard(chunk.trace_id))
+            write.commands.append(command)
+            write.orphan_keys.append(key)
+            write.orphans += (_bytes(field), _u32(chunk.span_count), _u32(len(payload)))
         for session, chunks in sessions.items():
-            key = keys.session(session)
-            key_list.append(key)
-            blob += (_bytes(session_member(session).encode()), _u32(len(chunks)))
+            home = keys.shard_of(session)
+            write = shard_write(home)
+            key, member = keys.session(session), session_member(session).encode()
+            section_keys = [key]
+            blob = [_bytes(member), _u32(len(chunks))]
             id_attribute = chunks[0].id_attribute.encode()
             for chunk in chunks:
-                key_list.append(keys.trace(chunk.trace_id))
                 field, payload = _chunk_field(), self._pack(chunk.payload())
-                commands.append([b"HSET", key, field, payload, b"t:" + chunk.trace_id, b"1", b"id_attribute", id_attribute])
+                write.commands.append([b"HSET", key, field, payload, b"t:" + chunk.trace_id, b"1", b"id_attribute", id_attribute])
                 blob += (_bytes(field), _u32(chunk.span_count), _u32(len(payload)))
+                trace_shard, trace_key = keys.trace_shard(chunk.trace_id), keys.trace(chunk.trace_id)
+                if trace_shard is home:
+                    blob.append(b"\x01")
+                    section_keys.append(trace_key)
+                else:  # on a Cluster, most traces: their hash is joined from its own shard
+                    blob.append(b"\x00")
+                    shard_write(trace_shard).joins.append((trace_key, member))
             ends = [e.trace_id + e.span_id for c in chunks for e in c.end_spans]
             blob += (_u32(len(ends)), *map(_bytes, ends))
+            write.sessions.append((section_keys, blob))
+        replies = await asyncio.gather(*(self._store_shard(w) for w in writes.values()))
+        scheduled = sum(int(r[0]) for r in replies)
+        handed = [(member, end) for r in replies for member, end in zip(r[1::2], r[2::2])]
+        if handed:
+            # End spans that waited with their trace in another shard go to their sessions' shards.
+            writes = {}
+            for member, end in handed:
+                session = parse_session_member(member)
+                write = shard_write(keys.shard_of(session))
+                write.sessions.append(([keys.session(session)], [_bytes(member), _u32(0), _u32(1), _bytes(end)]))
+            replies = await asyncio.gather(*(self._store_shard(w) for w in writes.values()))
+            scheduled += sum(int(r[0]) for r in replies)
+        return scheduled
+
+    async def _store_shard(self, write: "_ShardWrite") -> list:
+        cfg, shard = self._cfg, write.shard
+        key_list = [shard.due.encode(), shard.idle.encode(), shard.max_duration.encode(), *write.orphan_keys]
+        blob = [_u32(len(write.orphan_keys)), *write.orphans, _u32(len(write.sessions))]
+        for section_keys, section in write.sessions:
+            key_list += section_keys
+            blob += section
+        blob.append(_u32(len(write.joins)))
+        for trace_key, member in write.joins:
+            key_list.append(trace_key)
+            blob.append(_bytes(member))
         now = time.time()
         args = [b"%f" % (now + cfg.settle_delay_s), b"%d" % cfg.max_spans, b"%d" % cfg.max_bytes]
         args += (b"%d" % cfg.ttl_s, b"%d" % cfg.orphan_trace_ttl_s, b"%f" % now)
@@ -95,13 +145,13 @@ class SessionBuffer:
         script = scripts.store_request
         # The script writes too, so it fails wherever the chunks' HSETs could have (see execute_quietly).
         evalsha = [b"EVALSHA", script.sha.encode(), b"%d" % len(key_list), *key_list, *args]
-        result = await resp.execute_quietly(self._redis, commands, evalsha)
+        result = await resp.execute_quietly(self._redis, write.commands, evalsha, slot_key=shard.due)
         if isinstance(result, NoScriptError):
             # Redis lost its scripts (a restart): the chunks are written, the bookkeeping runs now.
             result = await self._redis.eval(script.source, len(key_list), *key_list, *args)
         if isinstance(result, Exception):
             raise result
-        return int(result)
+        return result
 
     def _pack(self, payload: bytes) -> bytes:
         # LZ4 costs about 0.2 ms per 340 KB request and stores spans in a fifth to two fifths of
@@ -162,10 +212,11 @@ class SessionBuffer:
         """Record a revision's verdict and queue it for delivery, atomically. 1: committed; 0: this
         revision was committed before (a job taken over); -1: the outbox is full."""
         keys = self._keys
+        shard = keys.shard_of(stored.key)
         return int(
             await scripts.commit_verdict.run(
                 self._redis,
-                [keys.session(stored.key), keys.session_result(stored.key, claim.revision), keys.outbox, keys.outbox_overflow],
+                [keys.session(stored.key), keys.session_result(stored.key, claim.revision), shard.outbox, shard.outbox_overflow],
                 [claim.counter, record, otlp, line, int(self._cfg.ttl_s), outbox_max_len, stored.span_count,
                  json.dumps(sorted(judged_subjects))],
             )
@@ -183,7 +234,7 @@ class SessionBuffer:
         for session in sessions:
             key = keys.session(session)
             pipe.hmget(key, STATUS_FIELDS)
-            pipe.zscore(keys.due, session_member(session))
+            pipe.zscore(keys.shard_of(session).due, session_member(session))
             pipe.ttl(key)
             if detailed:
                 pipe.hkeys(key)
@@ -216,7 +267,7 @@ class SessionBuffer:
             revision = int(await self._redis.hget(keys.session(session), "revision") or 0)
             code = await control_scripts.schedule.run(
                 self._redis,
-                [keys.session(session), keys.due, keys.session_result(session, revision)],
+                [keys.session(session), keys.shard_of(session).due, keys.session_result(session, revision)],
                 [session_member(session), b"%f" % due_at, int(new_revision), revision],
             )
             if code != control_scripts.REVISION_MOVED:
@@ -225,15 +276,20 @@ class SessionBuffer:
 
     async def scan_sessions(self, limit: int, page_token: str = "", tenant: str = "", session_id: str = "") -> tuple[list[SessionKey], str]:
         """Up to limit buffered sessions, in SCAN order, and the next page's token ("" after the last
-        page). A token is the cursor of the SCAN batch the page ended in and the last session taken
-        from it: the next page scans that batch again and skips up to there (a batch is sorted, so
-        "up to there" is well defined). Raises ValueError for a token not made here."""
-        cursor_text, _, after = page_token.partition(":")
-        cursor = int(cursor_text or 0)
+        page). A token is the node (on a Cluster, the index of a primary) and the cursor of the SCAN
+        batch the page ended in, and the last session taken from it: the next page scans that batch
+        again and skips up to there (a batch is sorted, so "up to there" is well defined). Raises
+        ValueError for a token not made here."""
+        node_text, _, rest = page_token.partition(":")
+        cursor_text, _, after = rest.partition(":")
+        node, cursor = int(node_text or 0), int(cursor_text or 0)
+        nodes = self._scan_nodes()
+        if not 0 <= node < len(nodes):
+            raise ValueError(f"page token {page_token!r} names no node")
         pattern = self._keys.session_pattern(tenant, session_id)
         found: list[SessionKey] = []
         while True:
-            next_cursor, raw = await self._redis.scan(cursor, match=pattern, count=SCAN_BATCH)
+            next_cursor, raw = await self._scan(nodes[node], cursor, pattern)
             batch = sorted((s for s in map(self._session_of, raw) if s and session_member(s) > after), key=session_member)
             after = ""
             if session_id:  # the pattern also matches ids that merely end with this one
@@ -241,13 +297,26 @@ class SessionBuffer:
             room = limit - len(found)
             if len(batch) > room:
                 found += batch[:room]
-                return found, f"{cursor}:{session_member(found[-1])}"
+                return found, f"{node}:{cursor}:{session_member(found[-1])}"
             found += batch
-            if next_cursor == 0:
-                return found, ""
             cursor = next_cursor
+            if cursor == 0:
+                node += 1
+                if node == len(nodes):
+                    return found, ""
             if len(found) == limit:
-                return found, f"{cursor}:"
+                return found, f"{node}:{cursor}:"
+
+    def _scan_nodes(self) -> list:
+        if isinstance(self._redis, RedisCluster):
+            return sorted(self._redis.get_primaries(), key=lambda n: n.name)
+        return [None]
+
+    async def _scan(self, node, cursor: int, pattern: str) -> tuple[int, list[bytes]]:
+        if node is None:
+            return await self._redis.scan(cursor, match=pattern, count=SCAN_BATCH)
+        cursors, raw = await self._redis.scan(cursor, match=pattern, count=SCAN_BATCH, target_nodes=node)
+        return next(iter(cursors.values())), raw
 
     def _session_of(self, key: bytes) -> SessionKey | None:
         try:

@@ -1,47 +1,91 @@
-"""Redis key names. Every key carries a Redis Cluster hash tag, so one session's keys share a slot."""
+"""Redis key names. Every key starts "<prefix>:{<shard tag>}:", so that on a Redis Cluster a session's
+hash, its verdicts and its shard's queues (due sets, job stream, outbox) share one hash slot and each
+script runs on one node, while the shards spread the sessions and the queues over the nodes."""
 from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 from collector_eval.sessions.router import SessionKey
 
 
+@dataclass(frozen=True)
+class ShardKeys:
+    index: int
+    # Sessions waiting for their settle delay after an end span (or late spans) ...
+    due: str
+    # ... for the idle timeout, scored by last span + timeout ...
+    idle: str
+    # ... and for the maximum duration, scored by first span + duration.
+    max_duration: str
+    jobs: str
+    outbox: str
+    outbox_overflow: str
+
+
 class Keys:
-    def __init__(self, prefix: str):
+    def __init__(self, prefix: str, shards: int = 1):
         self.prefix = prefix
         self._prefix_bytes = prefix.encode()
-        # Sessions waiting for their settle delay after an end span (or late spans) ...
-        self.due = f"{prefix}:{{due}}:sessions"
-        # ... for the idle timeout, scored by last span + timeout ...
-        self.idle = f"{prefix}:{{idle}}:sessions"
-        # ... and for the maximum duration, scored by first span + duration.
-        self.max_duration = f"{prefix}:{{maxdur}}:sessions"
-        self.jobs = f"{prefix}:{{jobs}}:stream"
-        self.outbox = f"{prefix}:{{outbox}}:stream"
-        self.outbox_overflow = f"{prefix}:{{outbox}}:overflow"
+        self._tags = [f"{prefix}:{{{tag}}}:" for tag in shard_tags(shards)]
+        self.shards = [
+            ShardKeys(i, t + "due", t + "idle", t + "maxdur", t + "jobs", t + "outbox", t + "outbox:overflow")
+            for i, t in enumerate(self._tags)
+        ]
+
+    def shard_of(self, session: SessionKey) -> ShardKeys:
+        return self.shards[_shard_index(session_member(session).encode(), len(self.shards))]
+
+    def trace_shard(self, trace_id: bytes) -> ShardKeys:
+        # A trace's spans can come before any span names their session: they wait in a hash of the
+        # trace's own shard.
+        return self.shards[_shard_index(trace_id, len(self.shards))]
 
     def trace(self, trace_id: bytes) -> bytes:
-        return b"%s:{t:%s}" % (self._prefix_bytes, trace_id.hex().encode())
-
-    def _session_tag(self, session: SessionKey) -> str:
-        return f"{self.prefix}:{{s:{session_member(session)}}}"
+        return b"%st:%s" % (self._tags[self.trace_shard(trace_id).index].encode(), trace_id.hex().encode())
 
     def session(self, session: SessionKey) -> bytes:
-        return self._session_tag(session).encode()
+        return self._session_prefix(session).encode() + b"s:" + session_member(session).encode()
 
     def session_result(self, session: SessionKey, revision: int) -> str:
-        return self._session_tag(session) + f":result:{revision}"
+        return f"{self._session_prefix(session)}r:{revision}:{session_member(session)}"
+
+    def _session_prefix(self, session: SessionKey) -> str:
+        return self._tags[self.shard_of(session).index]
 
     def session_pattern(self, tenant: str = "", session_id: str = "") -> str:
-        """A SCAN MATCH pattern for session hashes (of one tenant, or with one id, when given). Result
-        keys never match it: they do not end in "}". An id alone may match ids that end with it."""
+        """A SCAN MATCH pattern for session hashes (of one tenant, or with one id, when given). An id
+        alone may match ids that end with it."""
         if tenant:
             member = f"{len(tenant)}:{_glob_escape(tenant)}:{_glob_escape(session_id) or '*'}"
         else:
             member = f"*:{_glob_escape(session_id)}" if session_id else "*"
-        return f"{_glob_escape(self.prefix)}:{{s:{member}}}"
+        return f"{_glob_escape(self.prefix)}:{{*}}:s:{member}"
 
     def session_of(self, key: bytes) -> SessionKey:
-        """The session whose hash key this is (the inverse of session())."""
-        return parse_session_member(key[len(self._prefix_bytes) + 4 : -1])
+        """The session whose hash key this is (the inverse of session()); ValueError for another key."""
+        start = key.index(b"}:s:", len(self._prefix_bytes) + 2) + 4
+        return parse_session_member(key[start:])
+
+
+def shard_tags(shards: int) -> list[str]:
+    """One hash tag per shard, the i-th hashing into the i-th of `shards` equal slot ranges: a Cluster
+    whose nodes hold contiguous slot ranges (what `redis-cli --cluster create` makes) then holds an
+    even share of the shards on each node. The same count gives the same tags on every replica."""
+    tags = []
+    for i in range(shards):
+        low, high = i * REDIS_CLUSTER_HASH_SLOTS // shards, (i + 1) * REDIS_CLUSTER_HASH_SLOTS // shards
+        n = 0
+        while not low <= key_slot(f"{i}.{n}".encode()) < high:
+            n += 1
+        tags.append(f"{i}.{n}")
+    return tags
+
+
+def _shard_index(data: bytes, shards: int) -> int:
+    return zlib.crc32(data) % shards if shards > 1 else 0
 
 
 def _glob_escape(text: str) -> str:

@@ -7,14 +7,17 @@ import hashlib
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
-# The bookkeeping half of storing an Export request; buffer.store sends it in one pipeline right after
-# the plain HSETs that wrote the request's chunks, so a request costs one round trip. Payloads never
-# pass through Lua: turning a large argument into Lua strings cost more than all the rest.
+# The bookkeeping half of storing an Export request in one shard; buffer.store sends it right after
+# the plain HSETs that wrote the shard's chunks, so a shard costs one round trip (a single Redis is one
+# shard). Payloads never pass through Lua: turning a large argument into Lua strings cost more than
+# all the rest.
 #
-# KEYS: due set, idle set, max-duration set, one trace hash per orphan chunk, then per session its
-# hash followed by the trace hashes of its chunks. ARGV: due time, max spans, max bytes, session ttl,
-# orphan ttl, now, late-spans re-evaluation (1 or 0), idle timeout, max duration (0: off), and a
-# packed blob (see buffer.store) naming each chunk's field, span and byte counts, and the end spans.
+# KEYS: the shard's due set, idle set and max-duration set; one trace hash per orphan chunk; per
+# session its hash followed by the trace hashes of its chunks that live in this shard; then the trace
+# hashes in this shard of chunks whose session lives in another ("joins"). ARGV: due time, max spans,
+# max bytes, session ttl, orphan ttl, now, late-spans re-evaluation (1 or 0), idle timeout, max
+# duration (0: off), and a packed blob (see buffer.store) naming each chunk's field, span and byte
+# counts, whether its trace hash is in this shard, the end spans, and the session of each join.
 #
 # A session is one hash: its chunks (fields "c..."), its traces ("t:<trace id>"), the end span, the
 # trigger that scheduled it, its revision (raised by the worker that judges it), judged_n (the counter
@@ -26,13 +29,15 @@ from redis.exceptions import NoScriptError
 # flag set. TTLs are only ever extended (a TTL within 10% of its target is left alone, which saves
 # most EXPIREs). A new end span (re)schedules the session; the same end span again (a client retry, a
 # second replica) changes nothing. Spans of a session judged before schedule it again when late spans
-# are re-evaluated.
+# are re-evaluated. Returns how many sessions were scheduled, then (session, end span) for each end
+# span a join found waiting: buffer.store passes those on to their sessions' shards.
 STORE_REQUEST = """
 local due_at, max_spans, max_bytes = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local session_ttl, orphan_ttl, now = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local reevaluate, idle, max_duration = ARGV[7] == '1', tonumber(ARGV[8]), tonumber(ARGV[9])
 local blob, pos = ARGV[10], 1
 local function u32() local v; v, pos = struct.unpack('>I4', blob, pos); return v end
+local function u8() local v; v, pos = struct.unpack('>B', blob, pos); return v end
 local function str() local v; v, pos = struct.unpack('>I4c0', blob, pos); return v end
 local function extend(key, ttl)
   if redis.call('TTL', key) < ttl * 0.9 then redis.call('EXPIRE', key, ttl) end
@@ -43,6 +48,17 @@ local function count_chunk(key)
   if math.floor(n / 4294967296) > max_spans or n % 4294967296 > max_bytes then
     redis.call('HDEL', key, field)
     redis.call('HSET', key, 'truncated', '1')
+  end
+end
+-- Spans of a trace that came before its session's id did: keep them as long as the session, and
+-- hand over an end span among them.
+local function join(trace_key)
+  if redis.call('EXPIRE', trace_key, session_ttl) == 1 then
+    local pending = redis.call('HGET', trace_key, 'end_span')
+    if pending then
+      redis.call('HDEL', trace_key, 'end_span')
+      return pending
+    end
   end
 end
 local k = 4
@@ -59,16 +75,10 @@ for s = 1, u32() do
   local ends = {}
   for c = 1, u32() do
     count_chunk(key)
-    -- Spans of this trace that came before its id did: keep them as long as the session, and
-    -- honour an end span among them.
-    if redis.call('EXPIRE', KEYS[k], session_ttl) == 1 then
-      local pending = redis.call('HGET', KEYS[k], 'end_span')
-      if pending then
-        ends[#ends + 1] = pending
-        redis.call('HDEL', KEYS[k], 'end_span')
-      end
+    if u8() == 1 then
+      ends[#ends + 1] = join(KEYS[k])
+      k = k + 1
     end
-    k = k + 1
   end
   for e = 1, u32() do ends[#ends + 1] = str() end
   local ended = false
@@ -92,7 +102,17 @@ for s = 1, u32() do
   if max_duration > 0 then redis.call('ZADD', KEYS[3], 'NX', now + max_duration, member) end
   extend(key, session_ttl)
 end
-return scheduled
+local reply = {scheduled}
+for j = 1, u32() do
+  local member = str()
+  local pending = join(KEYS[k])
+  k = k + 1
+  if pending then
+    reply[#reply + 1] = member
+    reply[#reply + 1] = pending
+  end
+end
+return reply
 """
 
 # KEYS: due set, idle set, max-duration set, job stream. ARGV: now, batch size, stream max length.

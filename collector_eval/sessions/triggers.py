@@ -1,5 +1,5 @@
 """Triggers, second half: sessions whose settle delay, idle timeout or maximum duration has passed
-move to the job stream. (The first half, scheduling them, runs with the buffer write: see
+move to their shard's job stream. (The first half, scheduling them, runs with the buffer write: see
 buffer.store.)"""
 from __future__ import annotations
 
@@ -27,14 +27,22 @@ class DuePoller:
         self.redis_errors = 0  # read by the metrics collector
         self._wake = asyncio.Event()
 
-    async def dispatch_once(self) -> tuple[int, float | None]:
-        """Move what is due to the job stream: how many moved, and when the next one is due."""
-        moved, next_due = await scripts.dispatch_due.run(
-            self._redis,
-            [self._keys.due, self._keys.idle, self._keys.max_duration, self._keys.jobs],
-            [time.time(), BATCH, self._cfg.stream_max_len],
+    async def dispatch_once(self) -> float | None:
+        """Move what is due to the job streams; returns when the next one is due (now, when a shard
+        had more due than one batch)."""
+        now = time.time()
+        replies = await asyncio.gather(
+            *(
+                scripts.dispatch_due.run(
+                    self._redis, [shard.due, shard.idle, shard.max_duration, shard.jobs], [now, BATCH, self._cfg.stream_max_len]
+                )
+                for shard in self._keys.shards
+            )
         )
-        return int(moved), float(next_due) if next_due else None
+        waiting = [float(next_due) for _, next_due in replies if next_due]
+        if any(int(m) >= BATCH for m, _ in replies):
+            waiting.append(now)
+        return min(waiting, default=None)
 
     def wake(self) -> None:
         """A session was just scheduled here: look at when it is due instead of sleeping on."""
@@ -44,9 +52,7 @@ class DuePoller:
         while True:
             wait = self._cfg.poll_interval_s
             try:
-                moved, next_due = await self.dispatch_once()
-                if moved >= BATCH:
-                    continue  # more may be due right now
+                next_due = await self.dispatch_once()
                 if next_due is not None:
                     # Sleep to the next due time when it comes before the next poll: a short settle
                     # delay is then not rounded up to the poll interval.

@@ -1,0 +1,145 @@
+"""Past one machine: two `collector-eval serve` processes on a 3-node Redis Cluster on loopback, spans
+of one session sent to either, one process killed mid-load. Every session is judged exactly once
+and every span forwarded; the sessions and queues are spread over all three nodes."""
+from __future__ import annotations
+
+import copy
+import time
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from collector_eval.config import RedisConfig
+from collector_eval.sessions.keys import Keys
+from collector_eval.sessions.router import SessionKey
+from fault_helpers import (
+    RawSender,
+    ServeProcess,
+    carrier_counts,
+    figures,
+    forwarded_span_counts,
+    make_request,
+    make_span,
+    redis_client,
+    request_span_ids,
+    session_requests,
+    turn_text,
+    wait_idle,
+    wait_until,
+)
+from test_end_to_end import goal_answer
+from test_faults import JUDGE_ENV, judge_prompts, send_all, serve_config, unique_prefix
+from collector_eval.worker import GROUP as EVALUATORS
+
+SESSIONS = 24
+JUDGE_DELAY_S = 0.5  # long enough that the process killed is caught holding jobs
+
+
+def _without(span: Span, attribute: str) -> Span:
+    copied = Span()
+    copied.CopyFrom(span)
+    del copied.attributes[:]
+    copied.attributes.extend(kv for kv in span.attributes if kv.key != attribute)
+    return copied
+
+
+def spans_of(request: ExportTraceServiceRequest) -> list[Span]:
+    return [span for rs in request.resource_spans for ss in rs.scope_spans for span in ss.spans]
+
+
+def cluster_session_requests(i: int, session_id: str) -> list[ExportTraceServiceRequest]:
+    """The requests of one session. Some send a trace's spans before any span names the session, so
+    the trace waits in its own shard (on a Cluster, most often another node) and joins later."""
+    requests = session_requests(session_id)
+    if i % 4 == 1:
+        # Turn 0's LLM span first and alone, without the session id; its root (with the id) after.
+        llm, root = spans_of(requests[0])
+        requests[0:1] = [make_request(_without(llm, "session.id")), make_request(root)]
+    elif i % 4 == 2:
+        # The end span without the session id; a later span of its trace names the session, and the
+        # end span waiting in the trace's shard must then end the session in its own shard.
+        (end,) = spans_of(requests[-1])
+        handoff = make_span(end.trace_id, "handoff", **{"session.id": session_id})
+        requests[-1:] = [make_request(_without(end, "session.id")), make_request(handoff)]
+    return requests
+
+
+def pending_of(client, keys: Keys, consumer_pid: int) -> int:
+    """Jobs a consumer of this process has taken and not acknowledged, over every shard."""
+    taken = 0
+    for shard in keys.shards:
+        if client.exists(shard.jobs):
+            for entry in client.xpending_range(shard.jobs, EVALUATORS, "-", "+", 1000):
+                taken += entry["consumer"].decode().endswith(f"-{consumer_pid}")
+    return taken
+
+
+def test_two_replicas_on_a_cluster_one_killed_mid_load(tmp_path, redis_cluster_url, sink, judge):
+    answer = goal_answer(["a"], ["b"])
+    judge.default = lambda request: (time.sleep(JUDGE_DELAY_S), answer)[1]
+    prefix = unique_prefix("cluster")
+    cfg = serve_config(redis_cluster_url, prefix, judge, sink)
+    keys = Keys(prefix, RedisConfig(url=redis_cluster_url).shard_count)
+    procs = [ServeProcess(copy.deepcopy(cfg), tmp_path, name, env=JUDGE_ENV) for name in ("a", "b")]
+    for proc in procs:
+        proc.start()
+    senders = [RawSender(proc.endpoint) for proc in procs]
+    client = redis_client(redis_cluster_url)
+    sessions = [f"sess-cluster-{i:02d}" for i in range(SESSIONS)]
+    plans = [cluster_session_requests(i, sid) for i, sid in enumerate(sessions)]
+    spans = [ident for requests in plans for ident in request_span_ids(requests)]
+    sent: list[tuple[bytes, bytes]] = []
+    try:
+        # Before the kill: half the sessions whole, a quarter begun; each request to either process.
+        for i, requests in enumerate(plans[: SESSIONS * 3 // 4]):
+            upto = len(requests) if i < SESSIONS // 2 else 2
+            for j, request in enumerate(requests[:upto]):
+                send_all(senders[(i + j) % 2], [request])
+                sent += request_span_ids([request])
+        # A span is forwarded from an in-memory queue once acknowledged (README: what a crash loses);
+        # the kill comes when that queue is empty and the process is judging.
+        wait_until(lambda: set(forwarded_span_counts(sink)) >= set(sent), 10, "the spans acknowledged so far at the sink")
+        wait_until(lambda: pending_of(client, keys, procs[0].proc.pid) > 0, 10, "process a to hold a job")
+        held = pending_of(client, keys, procs[0].proc.pid)
+        procs[0].kill()
+        # After it: the rest to the survivor, the begun sessions included.
+        for i, requests in enumerate(plans):
+            done = len(requests) if i < SESSIONS // 2 else 2 if i < SESSIONS * 3 // 4 else 0
+            send_all(senders[1], requests[done:])
+        wait_until(lambda: len(carrier_counts(sink)) >= SESSIONS, 60, "a verdict for every session")
+        wait_idle(redis_cluster_url, prefix)
+        time.sleep(0.5)  # anything doubled would arrive now
+        verdicts = carrier_counts(sink)
+        forwarded = forwarded_span_counts(sink)
+        prompts = judge_prompts(judge)
+        session_keys = [keys.session(SessionKey("fault-app", sid)) for sid in sessions]
+        assert all(client.exists(key) for key in session_keys)
+        session_nodes = {client.get_node_from_key(key).name for key in session_keys}
+        queue_nodes = {client.get_node_from_key(shard.jobs).name for shard in keys.shards}
+        figures(
+            "cluster_two_replicas_one_killed",
+            sessions_sent=len(sessions),
+            verdicts_delivered=sum(verdicts.values()),
+            judge_calls=len(judge.requests),
+            jobs_held_by_the_killed_process=held,
+            spans_sent=len(spans),
+            spans_forwarded=sum(forwarded.values()),
+            nodes_holding_sessions=len(session_nodes),
+            nodes_holding_job_queues=len(queue_nodes),
+        )
+        assert verdicts == {sid: 1 for sid in sessions}
+        assert set(forwarded) == set(spans) and set(forwarded.values()) == {1}
+        for sid in sessions:
+            # Judged whole: every turn, whichever process and shard its spans went through.
+            judged = [p for p in prompts if turn_text(sid, 0)[0] in p]
+            assert judged, sid
+            for prompt in judged:
+                for t in range(3):
+                    assert all(text in prompt for text in turn_text(sid, t)), (sid, t)
+        assert len(session_nodes) == 3 and len(queue_nodes) == 3
+    finally:
+        client.close()
+        for s in senders:
+            s.close()
+        code = procs[1].stop()
+    assert code == 0, procs[1].log()
