@@ -27,8 +27,12 @@ from fault_helpers import (
     wait_idle,
     wait_until,
 )
-from test_end_to_end import goal_answer
+from collector_eval.v1 import control_pb2 as pb
+from test_control import TENANT, control, send_turns  # noqa: F401 (control: a fixture)
+from test_end_to_end import goal_answer, span_attrs
 from test_faults import JUDGE_ENV, judge_prompts, send_all, serve_config, unique_prefix
+from test_metrics import scrape
+from test_receiver import client_for  # noqa: F401 (a fixture)
 from collector_eval.worker import GROUP as EVALUATORS
 
 SESSIONS = 24
@@ -143,3 +147,34 @@ def test_two_replicas_on_a_cluster_one_killed_mid_load(tmp_path, redis_cluster_u
             s.close()
         code = procs[1].stop()
     assert code == 0, procs[1].log()
+
+
+def test_control_api_and_metrics_see_every_node(service, redis_cluster_url, client_for, control, sink, judge):
+    judge.default = goal_answer(["answer question 0"], [])
+    svc = service(redis={"url": redis_cluster_url}, session={"settle_delay_s": 0.1})
+    client = client_for(svc.endpoint)
+    names = [f"c-{i:02d}" for i in range(30)]
+    for name in names:
+        send_turns(client, name, turns=1)
+    ctl = control(svc.control_endpoint)
+
+    # A listing pages through every primary in turn (a SCAN sees one node's keys).
+    seen, token, pages = [], "", 0
+    while True:
+        page = ctl.list(limit=4, page_token=token, tenant=TENANT)
+        seen += [s.session_id for s in page.sessions]
+        pages, token = pages + 1, page.next_page_token
+        if not token:
+            break
+    assert sorted(seen) == names and pages >= 8
+
+    ctl.end(TENANT, "c-07")
+    wait_until(lambda: ctl.get(TENANT, "c-07").state == pb.SESSION_STATE_JUDGED, 20, "c-07 judged")
+    judged = ctl.get(TENANT, "c-07")
+    assert judged.trigger == "control" and judged.verdicts[0].evaluations[0].score == 1.0
+    sink.wait_for(lambda s: len(s.carriers()) == 1)
+    assert span_attrs(sink.carriers()[0][2])["session.id"] == "c-07"
+
+    samples = scrape(svc)
+    assert samples[("collector_eval_redis_up", ())] == 1
+    assert samples[("collector_eval_verdicts_total", ())] == 1

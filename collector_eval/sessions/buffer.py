@@ -248,12 +248,12 @@ class SessionBuffer:
             wanted.append([keys.session_result(session, r) for r in range(max(first, 1), revision + 1)])
         pipe = self._redis.pipeline(transaction=False)
         for result_keys in wanted:
-            if result_keys:
-                pipe.mget(result_keys)
+            for key in result_keys:  # GETs, not one MGET: a Cluster pipeline refuses multi-key commands
+                pipe.get(key)
         fetched = iter(await pipe.execute())
         out = []
         for session, (values, due, ttl, names), result_keys in zip(sessions, rows, wanted):
-            records = next(fetched) if result_keys else []
+            records = [next(fetched) for _ in result_keys]
             out.append(SessionStatus.parse(session, values, due, ttl, names, records, records[-1] if records else None))
         return out
 
