@@ -1,6 +1,7 @@
 """Past one machine: two `collector-eval serve` processes on a 3-node Redis Cluster on loopback, spans
 of one session sent to either, one process killed mid-load. Every session is judged exactly once
-and every span forwarded; the sessions and queues are spread over all three nodes."""
+and every span forwarded; the sessions and queues are spread over all three nodes. The control API
+and metrics of a service on the Cluster see every node."""
 from __future__ import annotations
 
 import copy
@@ -8,9 +9,10 @@ import time
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from redis.crc import key_slot
 
 from collector_eval.config import RedisConfig
-from collector_eval.sessions.keys import Keys
+from collector_eval.sessions.keys import Keys, shard_tags
 from collector_eval.sessions.router import SessionKey
 from fault_helpers import (
     RawSender,
@@ -178,3 +180,19 @@ def test_control_api_and_metrics_see_every_node(service, redis_cluster_url, clie
     samples = scrape(svc)
     assert samples[("collector_eval_redis_up", ())] == 1
     assert samples[("collector_eval_verdicts_total", ())] == 1
+
+
+def test_shard_tags_fall_in_equal_slot_ranges_and_sessions_spread_over_them():
+    for shards in (1, 3, 16, 1024):
+        tags = shard_tags(shards)
+        assert len(set(tags)) == shards
+        for i, tag in enumerate(tags):
+            assert i * 16384 // shards <= key_slot(tag.encode()) < (i + 1) * 16384 // shards
+    keys = Keys("ce", 16)
+    used = {keys.shard_of(SessionKey("app", f"s-{i}")).index for i in range(500)}
+    assert used == set(range(16))
+    # Every key of a session names its shard's tag: one slot for the session and its queues.
+    session = SessionKey("app", "s-1")
+    shard = keys.shard_of(session)
+    named = [keys.session(session), keys.session_result(session, 3).encode(), shard.due.encode(), shard.jobs.encode(), shard.outbox.encode()]
+    assert len({key_slot(key) for key in named}) == 1

@@ -183,6 +183,11 @@ def test_zero_settle_delay_and_zero_retries_are_allowed():
         ({"redis": {"url": "localhost:6379"}}, "redis.url"),
         ({"redis": {"key_prefix": "a{b}"}}, "redis.key_prefix"),
         ({"redis": {"key_prefix": ""}}, "redis.key_prefix"),
+        ({"redis": {"cluster": True}}, "redis.cluster"),
+        ({"redis": {"cluster": True, "url": "unix:///tmp/redis.sock"}}, "redis.url"),
+        ({"redis": {"url": "cluster://10.0.0.1:6379"}}, "redis.url"),
+        ({"redis": {"shards": 0}}, "redis.shards"),
+        ({"redis": {"shards": 1025}}, "redis.shards"),
         ({"session": {"id_attributes": []}}, "session.id_attributes"),
         ({"session": {"tenant_attribute": ""}}, "session.tenant_attribute"),
         ({"session": {"end": {"attribute": ""}}}, "session.end.attribute"),
@@ -204,7 +209,15 @@ def test_unknown_evaluator_lists_the_known_ones():
 
 def test_valid_redis_urls_accepted():
     for url in ("redis://127.0.0.1:6379/0", "rediss://cache:6380", "unix:///tmp/redis.sock?db=0"):
-        assert config_from_dict({"redis": {"url": url}}).redis.url == url
+        redis = config_from_dict({"redis": {"url": url}}).redis
+        assert redis.url == url and not redis.is_cluster and redis.shard_count == 1
+
+
+def test_a_cluster_is_named_by_its_url_scheme_or_the_cluster_flag():
+    by_scheme = config_from_dict({"redis": {"url": "rediss+cluster://node-0:6379"}}).redis
+    assert by_scheme.is_cluster and by_scheme.client_url == "rediss://node-0:6379" and by_scheme.shard_count == 16
+    by_flag = config_from_dict({"redis": {"url": "redis://node-0:6379", "cluster": True, "shards": 5}}).redis
+    assert by_flag.is_cluster and by_flag.client_url == "redis://node-0:6379" and by_flag.shard_count == 5
 
 
 def test_invalid_yaml_names_the_file(tmp_path):
