@@ -2,6 +2,7 @@
 sink that drops) against a parse-and-drop OTLP/gRPC receiver, in the same run with the same load.
 
 Prints one JSON line of figures. Usage: python bench/ingest.py [--seconds 10] [--concurrency 16]
+[--cluster 3] (a Redis Cluster of that many primaries on loopback instead of one redis-server)
 """
 from __future__ import annotations
 
@@ -26,9 +27,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from collector_eval.redis_server import EmbeddedRedis  # noqa: E402
+from redis_cluster import EmbeddedCluster  # noqa: E402
 
 METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 SPANS_PER_BATCH = 512
@@ -202,6 +204,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="service processes (config `processes`)")
+    parser.add_argument("--cluster", type=int, default=0, help="run on a Redis Cluster of this many primaries")
     parser.add_argument("--role", choices=["sink", "parse-sink"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -211,9 +214,10 @@ def main() -> None:
 
     batches = make_batches(50)
     procs: list[subprocess.Popen] = []
-    redis = EmbeddedRedis()
+    redis = EmbeddedCluster(args.cluster) if args.cluster else EmbeddedRedis()
     try:
         redis_url = redis.start()
+        redis_pids = redis.pids if args.cluster else [redis.pid]
         sink_port, parse_port, service_port = free_port(), free_port(), free_port()
         for role, port in (("sink", sink_port), ("parse-sink", parse_port)):
             procs.append(
@@ -240,14 +244,13 @@ def main() -> None:
             wait_port(port)
 
         baseline = asyncio.run(load(f"127.0.0.1:{parse_port}", batches, args.seconds, args.concurrency))
-        redis_pid = redis.pid
         sink = procs[0]
-        cpu_before = [process_tree_cpu(service.pid), cpu_seconds(redis_pid), cpu_seconds(sink.pid)]
+        cpu_before = [process_tree_cpu(service.pid), sum(map(cpu_seconds, redis_pids)), cpu_seconds(sink.pid)]
         t0 = time.monotonic()
         through = asyncio.run(load(f"127.0.0.1:{service_port}", batches, args.seconds, args.concurrency))
         # The service acknowledges before it forwards: the run ends when everything acknowledged has
         # reached the sink, which a graceful stop waits for.
-        cpu_mid = [process_tree_cpu(service.pid), cpu_seconds(redis_pid), cpu_seconds(sink.pid)]
+        cpu_mid = [process_tree_cpu(service.pid), sum(map(cpu_seconds, redis_pids)), cpu_seconds(sink.pid)]
         service.send_signal(signal.SIGTERM)
         service.wait(120)
         wall = time.monotonic() - t0
@@ -263,6 +266,7 @@ def main() -> None:
             "seconds": args.seconds,
             "concurrency": args.concurrency,
             "service_processes": args.processes,
+            "redis_cluster_primaries": args.cluster,
             "service_spans_per_s": round(service_rate),
             "parse_and_drop_spans_per_s": round(base_rate),
             "ratio": round(service_rate / base_rate, 3),
