@@ -3,9 +3,12 @@ their trace's hash until the trace joins a session. One pipeline per Export requ
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
+import struct
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import lz4.block
@@ -78,19 +81,20 @@ class SessionBuffer:
             return writes.setdefault(shard.index, _ShardWrite(shard))
 
         sessions: dict[SessionKey, list] = {}
+        fields = _chunk_fields()
         for chunk in routed.chunks.values():
             if chunk.session is not None:
                 sessions.setdefault(chunk.session, []).append(chunk)
                 continue
             key = keys.trace(chunk.trace_id)
-            field, payload = _chunk_field(), self._pack(chunk.payload())
+            field, payload = next(fields), self._pack(chunk.payload())
             command = [b"HSET", key, field, payload]
             if chunk.end_spans:
                 command += (b"end_span", chunk.end_spans[-1].trace_id + chunk.end_spans[-1].span_id)
             write = shard_write(keys.trace_shard(chunk.trace_id))
             write.commands.append(command)
             write.orphan_keys.append(key)
-            write.orphans += (_bytes(field), _u32(chunk.span_count), _u32(len(payload)))
+            write.orphans.append(_CHUNK.pack(len(field), field, chunk.span_count, len(payload)))
         for session, chunks in sessions.items():
             home = keys.shard_of(session)
             write = shard_write(home)
@@ -99,15 +103,14 @@ class SessionBuffer:
             blob = [_bytes(member), _u32(len(chunks))]
             id_attribute = chunks[0].id_attribute.encode()
             for chunk in chunks:
-                field, payload = _chunk_field(), self._pack(chunk.payload())
+                field, payload = next(fields), self._pack(chunk.payload())
                 write.commands.append([b"HSET", key, field, payload, b"t:" + chunk.trace_id, b"1", b"id_attribute", id_attribute])
-                blob += (_bytes(field), _u32(chunk.span_count), _u32(len(payload)))
                 trace_shard, trace_key = keys.trace_shard(chunk.trace_id), keys.trace(chunk.trace_id)
-                if trace_shard is home:
-                    blob.append(b"\x01")
+                here = trace_shard is home
+                blob.append(_SESSION_CHUNK.pack(len(field), field, chunk.span_count, len(payload), here))
+                if here:
                     section_keys.append(trace_key)
                 else:  # on a Cluster, most traces: their hash is joined from its own shard
-                    blob.append(b"\x00")
                     shard_write(trace_shard).joins.append((trace_key, member))
             ends = [e.trace_id + e.span_id for c in chunks for e in c.end_spans]
             blob += (_u32(len(ends)), *map(_bytes, ends))
@@ -334,9 +337,18 @@ def _unpack(payload: bytes) -> bytes:
     return lz4.block.decompress(payload[1:]) if payload[:1] == COMPRESSED else payload
 
 
-def _chunk_field() -> bytes:
-    # Arrival time first, so fields sort in arrival order; random bytes keep replicas' fields apart.
-    return b"c" + time.time_ns().to_bytes(8, "big") + os.urandom(4)
+def _chunk_fields() -> Iterator[bytes]:
+    """Names for a request's chunks: arrival time first, so fields sort in arrival order; random bytes
+    keep replicas' fields apart; then the chunk's place in the request."""
+    stamp = b"c" + time.time_ns().to_bytes(8, "big") + os.urandom(4)
+    for n in itertools.count():
+        yield stamp + n.to_bytes(4, "big")
+
+
+# A chunk in STORE_REQUEST's blob: its field, span and byte counts; a session's chunk adds whether its
+# trace hash is in the session's shard.
+_CHUNK = struct.Struct(">I17sII")
+_SESSION_CHUNK = struct.Struct(">I17sII?")
 
 
 def _u32(n: int) -> bytes:

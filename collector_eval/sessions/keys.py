@@ -30,30 +30,35 @@ class Keys:
         self.prefix = prefix
         self._prefix_bytes = prefix.encode()
         self._tags = [f"{prefix}:{{{tag}}}:" for tag in shard_tags(shards)]
+        self._tag_bytes = [t.encode() for t in self._tags]
         self.shards = [
             ShardKeys(i, t + "due", t + "idle", t + "maxdur", t + "jobs", t + "outbox", t + "outbox:overflow")
             for i, t in enumerate(self._tags)
         ]
 
     def shard_of(self, session: SessionKey) -> ShardKeys:
-        return self.shards[_shard_index(session_member(session).encode(), len(self.shards))]
+        if len(self.shards) == 1:
+            return self.shards[0]
+        return self.shards[self._shard_index(session_member(session).encode())]
 
     def trace_shard(self, trace_id: bytes) -> ShardKeys:
         # A trace's spans can come before any span names their session: they wait in a hash of the
         # trace's own shard.
-        return self.shards[_shard_index(trace_id, len(self.shards))]
+        return self.shards[self._shard_index(trace_id)]
 
     def trace(self, trace_id: bytes) -> bytes:
-        return b"%st:%s" % (self._tags[self.trace_shard(trace_id).index].encode(), trace_id.hex().encode())
+        return b"%st:%s" % (self._tag_bytes[self._shard_index(trace_id)], trace_id.hex().encode())
 
     def session(self, session: SessionKey) -> bytes:
-        return self._session_prefix(session).encode() + b"s:" + session_member(session).encode()
+        member = session_member(session).encode()
+        return self._tag_bytes[self._shard_index(member)] + b"s:" + member
 
     def session_result(self, session: SessionKey, revision: int) -> str:
-        return f"{self._session_prefix(session)}r:{revision}:{session_member(session)}"
+        member = session_member(session)
+        return f"{self._tags[self._shard_index(member.encode())]}r:{revision}:{member}"
 
-    def _session_prefix(self, session: SessionKey) -> str:
-        return self._tags[self.shard_of(session).index]
+    def _shard_index(self, data: bytes) -> int:
+        return zlib.crc32(data) % len(self._tags) if len(self._tags) > 1 else 0
 
     def session_pattern(self, tenant: str = "", session_id: str = "") -> str:
         """A SCAN MATCH pattern for session hashes (of one tenant, or with one id, when given). An id
@@ -82,10 +87,6 @@ def shard_tags(shards: int) -> list[str]:
             n += 1
         tags.append(f"{i}.{n}")
     return tags
-
-
-def _shard_index(data: bytes, shards: int) -> int:
-    return zlib.crc32(data) % shards if shards > 1 else 0
 
 
 def _glob_escape(text: str) -> str:
