@@ -246,8 +246,9 @@ def main() -> None:
         baseline = asyncio.run(load(f"127.0.0.1:{parse_port}", batches, args.seconds, args.concurrency))
         sink = procs[0]
         cpu_before = [process_tree_cpu(service.pid), sum(map(cpu_seconds, redis_pids)), cpu_seconds(sink.pid)]
-        t0 = time.monotonic()
+        t0, load_cpu = time.monotonic(), time.process_time()
         through = asyncio.run(load(f"127.0.0.1:{service_port}", batches, args.seconds, args.concurrency))
+        load_cpu = time.process_time() - load_cpu
         # The service acknowledges before it forwards: the run ends when everything acknowledged has
         # reached the sink, which a graceful stop waits for.
         cpu_mid = [process_tree_cpu(service.pid), sum(map(cpu_seconds, redis_pids)), cpu_seconds(sink.pid)]
@@ -277,6 +278,9 @@ def main() -> None:
             "service_cpu_cores": round((cpu_mid[0] - cpu_before[0]) / through["elapsed"], 2),
             "redis_cpu_cores": round((cpu_mid[1] - cpu_before[1]) / through["elapsed"], 2),
             "sink_cpu_cores": round((cpu_after[2] - cpu_before[2]) / wall, 2),
+            # What the machine spends besides the service: the load generator (this process), the
+            # sink and redis-server share its cores.
+            "load_generator_cpu_cores": round(load_cpu / through["elapsed"], 2),
             "batch_bytes": len(batches[0]),
         }
         print(json.dumps(figures))
