@@ -1,5 +1,6 @@
 """Redis buffer: spans kept as serialized protobuf per (request, trace) in their session's hash, or in
-their trace's hash until the trace joins a session. One pipeline per Export request."""
+their trace's hash until the trace joins a session. One round trip per shard an Export request
+touches (on a single Redis, one)."""
 from __future__ import annotations
 
 import asyncio
@@ -12,9 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import lz4.block
-import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, TracesData
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from collector_eval.config import SessionConfig
@@ -67,7 +67,7 @@ class Claim:
 
 
 class SessionBuffer:
-    def __init__(self, client: aioredis.Redis, keys: Keys, cfg: SessionConfig):
+    def __init__(self, client: resp.Client, keys: Keys, cfg: SessionConfig):
         self._redis = client
         self._keys = keys
         self._cfg = cfg
@@ -129,7 +129,7 @@ class SessionBuffer:
             scheduled += sum(int(r[0]) for r in replies)
         return scheduled
 
-    async def _store_shard(self, write: "_ShardWrite") -> list:
+    async def _store_shard(self, write: _ShardWrite) -> list:
         cfg, shard = self._cfg, write.shard
         key_list = [shard.due.encode(), shard.idle.encode(), shard.max_duration.encode(), *write.orphan_keys]
         blob = [_u32(len(write.orphan_keys)), *write.orphans, _u32(len(write.sessions))]
