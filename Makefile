@@ -35,10 +35,12 @@ test-faults: $(STAMP) redis-server
 proto: $(STAMP)
 	$(BIN)/python proto/generate.py .
 
-# make bench: every benchmark under bench/ (common.py holds their helpers), each printing one JSON line.
+# make bench: every benchmark under bench/ (common.py holds their helpers), each printing one JSON line;
+# ingest a second time on a 3-node Redis Cluster.
 .PHONY: bench
 bench: $(STAMP) redis-server
 	@set -e; for f in $(filter-out bench/common.py,$(sort $(wildcard bench/*.py))); do $(BIN)/python $$f; done
+	$(BIN)/python bench/ingest.py --cluster 3
 
 clean:
 	rm -rf $(VENV) .pytest_cache
