@@ -76,10 +76,23 @@ class HttpReceiverConfig:
         _check_positive(self.max_request_size_mib, f"{path}.max_request_size_mib")
 
 
+ACKNOWLEDGE_MODES = ("queued", "forwarded")
+
+
 @dataclass
 class ReceiverConfig:
     grpc: GrpcReceiverConfig = field(default_factory=GrpcReceiverConfig)
     http: HttpReceiverConfig = field(default_factory=HttpReceiverConfig)
+    # When an Export is acknowledged: "queued", once its spans are buffered in Redis and queued for
+    # the downstream (what the queue holds is lost if the process dies); "forwarded", once every
+    # downstream has taken them too (one attempt each; the sender retries what was not taken).
+    acknowledge: str = "queued"
+
+    def validate(self, path: str) -> None:
+        self.grpc.validate(f"{path}.grpc")
+        self.http.validate(f"{path}.http")
+        if self.acknowledge not in ACKNOWLEDGE_MODES:
+            raise ConfigError(f"{path}.acknowledge: {self.acknowledge!r} is not one of {', '.join(ACKNOWLEDGE_MODES)}")
 
 
 @dataclass
@@ -445,8 +458,7 @@ class Config:
     redaction: list[str] = field(default_factory=list)
 
     def validate(self) -> "Config":
-        self.receiver.grpc.validate("receiver.grpc")
-        self.receiver.http.validate("receiver.http")
+        self.receiver.validate("receiver")
         self.redis.validate("redis")
         self.session.validate("session")
         self.session.end.validate("session.end")

@@ -125,11 +125,12 @@ class TraceReceiver:
             raise
         rejected = routed.rejected
         accepted = sum(c.span_count for c in routed.chunks.values())
-        if rejected.count:
-            # Rejected spans are not accepted, so they are not forwarded either.
-            self._forwarder.submit_reserved(_without_rejected(routed), accepted)
-        else:
-            self._forwarder.submit_reserved(raw, accepted)
+        # Rejected spans are not accepted, so they are not forwarded either.
+        confirmed = self._forwarder.submit_reserved(_without_rejected(routed) if rejected.count else raw, accepted)
+        if confirmed is not None and not await confirmed:
+            # Buffered already: the retry buffers its spans again, and a session loads each span once.
+            self._refuse_unavailable(routed)
+            raise Refused("unavailable", "the downstream did not take the spans; retry later")
         self.stats.spans += accepted
         self.stats.rejected_spans += rejected.count
         self.stats.sessions += len({c.session for c in routed.chunks.values() if c.session is not None})

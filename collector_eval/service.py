@@ -95,7 +95,12 @@ class Service:
         buffer = SessionBuffer(self._redis, keys, cfg.session)
 
         exporters = cfg.exporters
-        self._forwarder = Forwarder(build_destinations(exporters), exporters.otlp.queue_size, exporters.otlp.num_consumers)
+        self._forwarder = Forwarder(
+            build_destinations(exporters),
+            exporters.otlp.queue_size,
+            exporters.otlp.num_consumers,
+            confirm=cfg.receiver.acknowledge == "forwarded",
+        )
         self._forwarder.start()
         visibility = cfg.jobs.visibility_timeout_s
         # Verdicts get clients of their own: a queue of forwarded spans must not hold them up.

@@ -1,15 +1,19 @@
 """Verdicts are durable: late spans make new revisions, quiet sessions are judged, and a downstream
-outage or a full outbox delays verdicts without losing or doubling any."""
+outage or a full outbox delays verdicts without losing or doubling any. With receiver.acknowledge:
+forwarded, an acknowledged span has reached the downstream."""
 from __future__ import annotations
 
 import time
 
+import grpc
+import pytest
 import redis
 
 from collector_eval.sessions.keys import Keys
 
 from otlp_sink import OtlpSink
 from test_end_to_end import goal_answer, make_provider, send_session, span_attrs
+from test_receiver import client_for, end_span, llm_span, request, trace_id  # noqa: F401 (client_for: a fixture)
 
 
 def test_late_spans_are_judged_as_a_new_revision(service, sink, judge):
@@ -136,3 +140,32 @@ def test_full_outbox_holds_verdicts_back_counts_and_delivers_later(service, sink
         assert sorted(span_attrs(c)["session.id"] for _, _, c in revived.carriers()) == ["sess-full-1", "sess-full-2"]
     finally:
         revived.stop()
+
+
+def test_acknowledged_only_once_forwarded_when_configured(service, sink, judge, client_for):
+    judge.default = goal_answer(["a"], [])
+    svc = service(receiver={"acknowledge": "forwarded"})
+    client = client_for(svc.endpoint)
+    tid = trace_id()
+    client.export(request(llm_span(tid, "hello", "hi there", **{"session.id": "sess-fwd"}), service_name="fwd-app"))
+    # No waiting: the acknowledgement came after the downstream took the span.
+    assert [s.name for _, _, s in sink.spans()] == ["ChatCompletion"]
+
+    # A downstream that does not take the request: the sender is told to retry, nothing is queued.
+    sink.failures = [(grpc.StatusCode.UNAVAILABLE, None)]
+    end = request(end_span("sess-fwd"), service_name="fwd-app")
+    with pytest.raises(grpc.RpcError) as refused:
+        client.export(end)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    time.sleep(0.5)
+    assert [s.name for _, _, s in sink.spans()] == ["ChatCompletion"]
+
+    # The retry goes through; the end span, buffered by both attempts, is judged once and loaded once.
+    client.export(end)
+    sink.wait_for(lambda s: len(s.carriers()) == 1)
+    names = sorted(s.name for _, _, s in sink.spans() if s.name != "evaluate_session")
+    assert names == ["ChatCompletion", "session end"]
+    attrs = span_attrs(sink.carriers()[0][2])
+    assert attrs["collector_eval.session.spans"] == 2
+    time.sleep(0.5)
+    assert len(sink.carriers()) == 1

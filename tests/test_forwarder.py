@@ -71,8 +71,9 @@ def test_forwarder_delivers_in_the_background_and_refuses_when_full(sink):
         assert forwarder.try_reserve() and forwarder.try_reserve()
         assert not forwarder.try_reserve()  # full: a receiver answers UNAVAILABLE
         forwarder.submit_reserved(request_bytes("d"))
-        forwarder.release()
-        await forwarder.submit(request_bytes("e"))
+        forwarder.release()  # a receiver that could not buffer its request gives its slot back
+        assert forwarder.try_reserve()
+        forwarder.submit_reserved(request_bytes("e"))
         await forwarder.stop(drain_timeout_s=10)
 
     asyncio.run(run())

@@ -73,5 +73,14 @@ class Exporter:
             self.dropped += 1
         return ok
 
+    async def send_once(self, payload: bytes) -> bool:
+        """One attempt, for a sender that retries on its own: a failure is its to retry, not a drop."""
+        outcome = await self._attempt(payload)
+        if outcome.delivered:
+            self.sent += 1
+        else:
+            log.warning("%s did not take an export (%s); its sender is told to retry", self.destination, outcome.reason)
+        return outcome.delivered
+
     async def _attempt(self, payload: bytes) -> Outcome:
         raise NotImplementedError

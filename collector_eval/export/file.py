@@ -25,5 +25,8 @@ class FileExporter:
         self.sent += 1
         return True
 
+    async def send_once(self, payload: bytes) -> bool:
+        return await self.send(payload)
+
     async def close(self) -> None:
         self._file.close()
