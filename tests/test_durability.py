@@ -158,7 +158,8 @@ def test_acknowledged_only_once_forwarded_when_configured(service, sink, judge, 
         client.export(end)
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
     time.sleep(0.5)
-    assert [s.name for _, _, s in sink.spans()] == ["ChatCompletion"]
+    # Its spans are buffered, so the session may be judged already; they were not forwarded.
+    assert [s.name for _, _, s in sink.spans() if s.name != "evaluate_session"] == ["ChatCompletion"]
 
     # The retry goes through; the end span, buffered by both attempts, is judged once and loaded once.
     client.export(end)
