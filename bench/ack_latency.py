@@ -119,6 +119,7 @@ def main() -> None:
     parser.add_argument("--max-rate", type=float, help="maximum rate in spans/s (skips the probe)")
     parser.add_argument("--load-fraction", type=float, default=0.5)
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="service processes (config `processes`)")
+    parser.add_argument("--acknowledge", choices=["queued", "forwarded"], default="queued", help="config `receiver.acknowledge`")
     args = parser.parse_args()
 
     batches = make_batches(50)
@@ -139,7 +140,9 @@ def main() -> None:
         sink = start_role("sink", str(sink_port))
         procs.append(sink)
         wait_port(sink_port)
-        service = ServiceProcess(redis_url, sink_port, {"processes": args.processes}).start()
+        service = ServiceProcess(
+            redis_url, sink_port, {"processes": args.processes, "receiver": {"acknowledge": args.acknowledge}}
+        ).start()
         cpu_before = [process_tree_cpu(service.pid), cpu_seconds(redis_server.pid)]
         t_cpu = time.monotonic()
         meter = CpuMeter()
@@ -156,6 +159,7 @@ def main() -> None:
             "spans_per_batch": SPANS_PER_BATCH,
             "batch_bytes": len(batches[0]),
             "service_processes": args.processes,
+            "acknowledge": args.acknowledge,
             "max_rate_spans_per_s": round(max_rate),
             "max_rate": probe,
             "load_fraction": args.load_fraction,
