@@ -1,9 +1,8 @@
 """Redis buffer: spans kept as serialized protobuf per (request, trace) in their session's hash, or in
-their trace's hash until the trace joins a session. One round trip per shard an Export request
+their trace's hash until the trace joins a session. One round trip per Redis node an Export request
 touches (on a single Redis, one)."""
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import os
@@ -78,7 +77,10 @@ class SessionBuffer:
         writes: dict[int, _ShardWrite] = {}
 
         def shard_write(shard: ShardKeys) -> _ShardWrite:
-            return writes.setdefault(shard.index, _ShardWrite(shard))
+            write = writes.get(shard.index)
+            if write is None:
+                write = writes[shard.index] = _ShardWrite(shard)
+            return write
 
         sessions: dict[SessionKey, list] = {}
         fields = _chunk_fields()
@@ -115,7 +117,7 @@ class SessionBuffer:
             ends = [e.trace_id + e.span_id for c in chunks for e in c.end_spans]
             blob += (_u32(len(ends)), *map(_bytes, ends))
             write.sessions.append((section_keys, blob))
-        replies = await asyncio.gather(*(self._store_shard(w) for w in writes.values()))
+        replies = await self._store_shards(list(writes.values()))
         scheduled = sum(int(r[0]) for r in replies)
         handed = [(member, end) for r in replies for member, end in zip(r[1::2], r[2::2])]
         if handed:
@@ -125,11 +127,32 @@ class SessionBuffer:
                 session = parse_session_member(member)
                 write = shard_write(keys.shard_of(session))
                 write.sessions.append(([keys.session(session)], [_bytes(member), _u32(0), _u32(1), _bytes(end)]))
-            replies = await asyncio.gather(*(self._store_shard(w) for w in writes.values()))
+            replies = await self._store_shards(list(writes.values()))
             scheduled += sum(int(r[0]) for r in replies)
         return scheduled
 
-    async def _store_shard(self, write: _ShardWrite) -> list:
+    async def _store_shards(self, writes: list[_ShardWrite]) -> list[list]:
+        """Each shard's chunks and bookkeeping (see scripts.STORE_REQUEST): the script's reply per shard."""
+        calls = [self._store_call(write) for write in writes]
+        sha = scripts.store_request.sha.encode()
+        # The script writes too, so it fails wherever the chunks' HSETs could have (see execute_quietly).
+        batches = [
+            (write.commands, [b"EVALSHA", sha, b"%d" % len(key_list), *key_list, *args], write.shard.due)
+            for write, (key_list, args) in zip(writes, calls)
+        ]
+        results = await resp.execute_quietly(self._redis, batches)
+        replies = []
+        for (key_list, args), result in zip(calls, results):
+            if isinstance(result, NoScriptError):
+                # Redis lost its scripts (a restart): the chunks are written, the bookkeeping runs now.
+                result = await self._redis.eval(scripts.store_request.source, len(key_list), *key_list, *args)
+            if isinstance(result, Exception):
+                raise result
+            replies.append(result)
+        return replies
+
+    def _store_call(self, write: _ShardWrite) -> tuple[list[bytes], list[bytes]]:
+        """The store script's keys and arguments for one shard's part of a request."""
         cfg, shard = self._cfg, write.shard
         key_list = [shard.due.encode(), shard.idle.encode(), shard.max_duration.encode(), *write.orphan_keys]
         blob = [_u32(len(write.orphan_keys)), *write.orphans, _u32(len(write.sessions))]
@@ -145,16 +168,7 @@ class SessionBuffer:
         args += (b"%d" % cfg.ttl_s, b"%d" % cfg.orphan_trace_ttl_s, b"%f" % now)
         args += (b"1" if cfg.late_spans == "reevaluate" else b"0", b"%f" % cfg.idle_timeout_s, b"%f" % cfg.max_duration_s)
         args.append(b"".join(blob))
-        script = scripts.store_request
-        # The script writes too, so it fails wherever the chunks' HSETs could have (see execute_quietly).
-        evalsha = [b"EVALSHA", script.sha.encode(), b"%d" % len(key_list), *key_list, *args]
-        result = await resp.execute_quietly(self._redis, write.commands, evalsha, slot_key=shard.due)
-        if isinstance(result, NoScriptError):
-            # Redis lost its scripts (a restart): the chunks are written, the bookkeeping runs now.
-            result = await self._redis.eval(script.source, len(key_list), *key_list, *args)
-        if isinstance(result, Exception):
-            raise result
-        return result
+        return key_list, args
 
     def _pack(self, payload: bytes) -> bytes:
         # LZ4 costs about 0.2 ms per 340 KB request and stores spans in a fifth to two fifths of
