@@ -111,9 +111,8 @@ def _transcript(path: str, config_path: str | None) -> int:
 def _serve(config_path: str | None, log_level: str, redis_url: str | None, log_format: str = "json") -> int:
     import subprocess
 
-    from redis.exceptions import RedisError
-
     from collector_eval import logs, secrets
+    from collector_eval.redis_client import REDIS_ERRORS
     from collector_eval.redis_server import EmbeddedRedis, RedisServerError
     from collector_eval.service import Service
 
@@ -161,7 +160,7 @@ def _serve(config_path: str | None, log_level: str, redis_url: str | None, log_f
             command += ["--redis-url", cfg.redis.url] + (["--config", config_path] if config_path else [])
             others = [subprocess.Popen(command) for _ in range(cfg.processes - 1)]
         asyncio.run(run())
-    except (OSError, RuntimeError, RedisServerError, RedisError) as exc:  # grpc: RuntimeError on a port it cannot bind
+    except (OSError, RuntimeError, RedisServerError, *REDIS_ERRORS) as exc:  # grpc: RuntimeError on a port it cannot bind
         print(f"collector-eval: {exc}", file=sys.stderr)
         return 1
     finally:

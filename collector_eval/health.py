@@ -12,9 +12,9 @@ import logging
 import grpc
 import redis.asyncio as aioredis
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from redis.exceptions import RedisError
 
 from collector_eval.receiver import SERVICE as TRACE_SERVICE
+from collector_eval.redis_client import REDIS_ERRORS
 
 log = logging.getLogger("collector_eval.health")
 
@@ -29,7 +29,7 @@ async def check_redis(client: aioredis.Redis) -> str | None:
         await asyncio.wait_for(client.ping(), CHECK_TIMEOUT_S)
     except asyncio.TimeoutError:
         return f"no answer to PING within {CHECK_TIMEOUT_S:g}s"
-    except (RedisError, OSError) as exc:
+    except (*REDIS_ERRORS, OSError) as exc:
         return f"{type(exc).__name__}: {exc}"
     return None
 

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ResponseError
 
 from collector_eval.sessions.keys import parse_session_member
@@ -56,10 +57,13 @@ class StreamGroup:
         return reclaimed
 
     async def read(self, count: int, block_ms: int) -> list[Message]:
+        command = ["XREADGROUP", "GROUP", self._group, self.consumer, "COUNT", count, "BLOCK", block_ms, "STREAMS", self._stream, ">"]
+        # On a Cluster, straight to the stream's node: redis-py would otherwise ask a node which of
+        # the arguments are keys (COMMAND GETKEYS) before every read, and that node's connection
+        # breaking under it raised outside RedisError.
+        route = {"target_nodes": self._redis.get_node_from_key(self._stream)} if isinstance(self._redis, RedisCluster) else {}
         try:
-            reply = await self._redis.xreadgroup(
-                self._group, self.consumer, {self._stream: ">"}, count=count, block=block_ms
-            )
+            reply = await self._redis.execute_command(*command, **route)
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise

@@ -17,8 +17,9 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
+from collector_eval.redis_client import REDIS_ERRORS
 from collector_eval.sessions.keys import Keys
 from collector_eval.worker import GROUP as EVALUATORS
 
@@ -66,7 +67,7 @@ class Metrics:
         figures = self.redis_figures
         try:
             jobs_queued, outbox_depth, overflows, pending = await asyncio.wait_for(_read(client, keys), REDIS_TIMEOUT_S)
-        except (RedisError, asyncio.TimeoutError, OSError) as exc:
+        except (*REDIS_ERRORS, asyncio.TimeoutError, OSError) as exc:
             figures.up = False
             figures.errors += 1
             log.debug("metrics: cannot read Redis figures: %s", exc)

@@ -22,10 +22,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from redis.exceptions import RedisError
 
 from collector_eval.config import GrpcReceiverConfig
 from collector_eval.forwarder import Forwarder
+from collector_eval.redis_client import REDIS_ERRORS
 from collector_eval.sessions.buffer import SessionBuffer
 from collector_eval.sessions.router import SessionRouter
 from collector_eval.tls import server_credentials
@@ -114,7 +114,7 @@ class TraceReceiver:
         try:
             if await self._buffer.store(routed):
                 self._on_scheduled()
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             self._forwarder.release()
             self.stats.redis_errors += 1
             self._refuse_unavailable(routed)

@@ -5,13 +5,6 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from collector_eval.aio import cancel_all
 from collector_eval.auth import BearerTokenAuth, load_tokens
 from collector_eval.config import Config
@@ -25,6 +18,7 @@ from collector_eval.http_receiver import HttpTraceReceiver, start_http_receiver
 from collector_eval.jobs import StreamGroup
 from collector_eval.judge import Judge
 from collector_eval.receiver import TraceReceiver, start_grpc_server
+from collector_eval.redis_client import Client, connect
 from collector_eval.redis_server import EmbeddedRedis
 from collector_eval.sessions.buffer import SessionBuffer
 from collector_eval.sessions.keys import Keys
@@ -52,7 +46,7 @@ class Service:
     judge: Judge | None = None
     auth: BearerTokenAuth | None = None
     _embedded: EmbeddedRedis | None = None
-    _redis: aioredis.Redis | None = None
+    _redis: Client | None = None
     _server: object = None
     control_port: int = 0
     _control_server: object = None
@@ -75,19 +69,7 @@ class Service:
             self._embedded = EmbeddedRedis(cfg.redis.embedded_binary)
             url = await asyncio.to_thread(self._embedded.start)
             log.info("started embedded redis-server at %s", url)
-        options = dict(
-            socket_timeout=5,
-            socket_connect_timeout=2,
-            health_check_interval=10,
-            # A pooled connection that a Redis restart closed fails its next command; retry it on a
-            # fresh one instead of failing an Export or a job.
-            retry=Retry(ExponentialBackoff(cap=1, base=0.05), 3),
-            retry_on_error=[RedisConnectionError, RedisTimeoutError],
-        )
-        if cfg.redis.is_cluster:
-            self._redis = RedisCluster.from_url(cfg.redis.client_url, **options)
-        else:
-            self._redis = aioredis.Redis.from_url(url, **options)
+        self._redis = connect(cfg.redis, url)
         await self._redis.ping()
         await load_scripts(self._redis)
         keys = Keys(cfg.redis.key_prefix, cfg.redis.shard_count)

@@ -10,7 +10,6 @@ import time
 from collections import Counter
 from dataclasses import asdict
 
-from redis.exceptions import RedisError
 
 from collector_eval.aio import cancel_all
 from collector_eval.config import Config
@@ -20,6 +19,7 @@ from collector_eval.evaluators.spans import span_views, trace_views
 from collector_eval.jobs import Job, StreamGroup
 from collector_eval.judge import Judge
 from collector_eval.redaction import redact
+from collector_eval.redis_client import REDIS_ERRORS, log_failure
 from collector_eval.sessions.buffer import SessionBuffer, StoredSession
 from collector_eval.transcript import build_transcript, elide
 
@@ -68,9 +68,8 @@ class EvaluationWorker:
                 continue
             try:
                 messages = await jobs.next_batch(free, block_ms)
-            except RedisError as exc:
-                self.redis_errors += 1
-                log.warning("cannot read jobs: %s", exc)
+            except Exception as exc:
+                self.redis_errors += log_failure(log, "cannot read jobs", exc)
                 await asyncio.sleep(1)
                 continue
             for message in messages:
@@ -86,7 +85,7 @@ class EvaluationWorker:
         except OutboxFull:
             log.error("outbox full (jobs.outbox_max_len): verdict of session %s waits for the downstream", job.session)
         except Exception as exc:
-            self.redis_errors += isinstance(exc, RedisError)
+            self.redis_errors += isinstance(exc, REDIS_ERRORS)
             # Unacknowledged: the job is taken over after the visibility timeout and tried again.
             log.exception("evaluating session %s failed", job.session)
 

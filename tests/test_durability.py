@@ -170,3 +170,27 @@ def test_acknowledged_only_once_forwarded_when_configured(service, sink, judge, 
     assert attrs["collector_eval.session.spans"] == 2
     time.sleep(0.5)
     assert len(sink.carriers()) == 1
+
+
+def test_a_loop_step_failing_outside_redis_errors_is_logged_and_the_loop_goes_on(service, sink, judge, caplog):
+    """The client library can fail in ways of its own (an AttributeError from a connection torn down
+    under a command while a Cluster node restarted): the loops log it and go on judging."""
+    judge.default = goal_answer(["a"], [])
+    svc = service()
+    for target, name in ((svc.service.jobs[0], "read"), (svc.service.poller, "dispatch_once")):
+        real = getattr(target, name)
+        calls = {"n": 0}
+
+        async def fails_once(*args, _real=real, _calls=calls, **kwargs):
+            _calls["n"] += 1
+            if _calls["n"] == 1:
+                raise AttributeError("'NoneType' object has no attribute 'writelines'")
+            return await _real(*args, **kwargs)
+
+        setattr(target, name, fails_once)
+    send_session(make_provider("chat-app", svc.endpoint), "sess-goes-on")
+    sink.wait_for(lambda s: len(s.carriers()) == 1)
+    assert span_attrs(sink.carriers()[0][2])["session.id"] == "sess-goes-on"
+    logged = {r.getMessage(): r for r in caplog.records if r.levelname == "ERROR"}
+    for what in ("cannot read jobs", "cannot dispatch due sessions"):
+        assert what in logged and isinstance(logged[what].exc_info[1], AttributeError), sorted(logged)

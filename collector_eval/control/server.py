@@ -8,12 +8,12 @@ import logging
 
 import grpc
 from google.protobuf.message_factory import GetMessageClass
-from redis.exceptions import RedisError
 
 from collector_eval.auth import BearerTokenAuth
 from collector_eval.config import Config, GrpcReceiverConfig
 from collector_eval.control import convert
 from collector_eval.receiver import start_grpc_server
+from collector_eval.redis_client import REDIS_ERRORS
 from collector_eval.sessions import control_scripts
 from collector_eval.sessions.buffer import SessionBuffer
 from collector_eval.sessions.router import SessionKey
@@ -33,7 +33,7 @@ def _redis_unavailable(method):
     async def wrapper(self, request, context: grpc.aio.ServicerContext):
         try:
             return await method(self, request, context)
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             log.warning("control %s: redis unavailable: %s", method.__name__, exc)
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"session buffer unavailable: {type(exc).__name__}")
 

@@ -9,10 +9,10 @@ import math
 import sys
 from typing import TextIO
 
-from redis.exceptions import RedisError
 
 from collector_eval.export.destinations import Destination
 from collector_eval.jobs import Message, StreamGroup
+from collector_eval.redis_client import REDIS_ERRORS, log_failure
 
 log = logging.getLogger("collector_eval.outbox")
 
@@ -47,9 +47,8 @@ class OutboxPublisher:
             try:
                 messages = await outbox.next_batch(BATCH, self._poll_ms)
                 await asyncio.gather(*(self._publish(outbox, m) for m in messages))
-            except RedisError as exc:
-                self.redis_errors += 1
-                log.warning("cannot read the outbox: %s", exc)
+            except Exception as exc:
+                self.redis_errors += log_failure(log, "cannot read the outbox", exc)
                 await asyncio.sleep(1)
 
     async def _publish(self, outbox: StreamGroup, message: Message) -> None:
@@ -76,7 +75,7 @@ class OutboxPublisher:
             try:
                 await outbox.ack(message_id)
                 return
-            except RedisError as exc:
+            except REDIS_ERRORS as exc:
                 self.redis_errors += 1
                 log.warning("cannot acknowledge verdict %s yet: %s", message_id.decode(), exc)
                 await asyncio.sleep(delay)

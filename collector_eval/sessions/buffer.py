@@ -17,6 +17,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from collector_eval.config import SessionConfig
+from collector_eval.redis_client import Client
 from collector_eval.sessions import control_scripts, resp, scripts
 from collector_eval.sessions.keys import Keys, ShardKeys, parse_session_member, session_member
 from collector_eval.sessions.router import Routed, SessionKey
@@ -66,7 +67,7 @@ class Claim:
 
 
 class SessionBuffer:
-    def __init__(self, client: resp.Client, keys: Keys, cfg: SessionConfig):
+    def __init__(self, client: Client, keys: Keys, cfg: SessionConfig):
         self._redis = client
         self._keys = keys
         self._cfg = cfg

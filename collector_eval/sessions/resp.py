@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
-import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.exceptions import AskError, MovedError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-Client = aioredis.Redis | RedisCluster
+from collector_eval.redis_client import Client
+
 
 
 def pack(args: list[bytes]) -> bytes:

@@ -8,9 +8,9 @@ import logging
 import time
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from collector_eval.config import JobsConfig
+from collector_eval.redis_client import log_failure
 from collector_eval.sessions import scripts
 from collector_eval.sessions.keys import Keys
 
@@ -57,9 +57,8 @@ class DuePoller:
                     # Sleep to the next due time when it comes before the next poll: a short settle
                     # delay is then not rounded up to the poll interval.
                     wait = min(wait, max(0.0, next_due - time.time()))
-            except RedisError as exc:
-                self.redis_errors += 1
-                log.warning("cannot dispatch due sessions: %s", exc)
+            except Exception as exc:
+                self.redis_errors += log_failure(log, "cannot dispatch due sessions", exc)
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), wait)
