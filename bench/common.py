@@ -24,7 +24,6 @@ import threading
 import time
 from pathlib import Path
 
-import grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -38,11 +37,10 @@ for path in (str(ROOT), str(BENCH), str(ROOT / "tests")):
         sys.path.insert(0, path)
 
 from ingest import (  # noqa: E402,F401  (re-exported for the benchmarks)
-    CONNECTIONS,
-    METHOD,
     SPANS_PER_BATCH,
     cpu_seconds,
     drop_server,
+    exporters,
     free_port,
     load,
     make_batches,
@@ -257,21 +255,6 @@ class LineReader:
             return self.lines.get(timeout=timeout_s)
         except queue.Empty:
             return None
-
-
-def exporters(endpoint: str, connections: int = CONNECTIONS):
-    """Export callables over several connections (a sharded port balances connections, not calls)."""
-    channels = [
-        grpc.aio.insecure_channel(
-            endpoint, options=[("grpc.max_send_message_length", 64 << 20), ("grpc.use_local_subchannel_pool", 1)]
-        )
-        for _ in range(connections)
-    ]
-    calls = [
-        ch.unary_unary(METHOD, request_serializer=None, response_deserializer=ExportTraceServiceResponse.FromString)
-        for ch in channels
-    ]
-    return channels, calls
 
 
 # --- corpus sessions -----------------------------------------------------------------------------

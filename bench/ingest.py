@@ -117,19 +117,25 @@ async def drop_server(port: int, parse: bool) -> None:
     print(received, flush=True)
 
 
-async def load(endpoint: str, batches: list[bytes], seconds: float, concurrency: int) -> dict:
-    # Several connections, as several clients would open: a server sharing its port across processes
-    # balances connections, not requests. grpc.use_local_subchannel_pool keeps them apart.
+def exporters(endpoint: str, connections: int = CONNECTIONS):
+    """Export callables over several connections, as several clients would open: a server sharing its
+    port across processes balances connections, not calls. grpc.use_local_subchannel_pool keeps them
+    apart."""
     channels = [
         grpc.aio.insecure_channel(
             endpoint, options=[("grpc.max_send_message_length", 64 << 20), ("grpc.use_local_subchannel_pool", 1)]
         )
-        for _ in range(CONNECTIONS)
+        for _ in range(connections)
     ]
-    exports = [
+    calls = [
         ch.unary_unary(METHOD, request_serializer=None, response_deserializer=ExportTraceServiceResponse.FromString)
         for ch in channels
     ]
+    return channels, calls
+
+
+async def load(endpoint: str, batches: list[bytes], seconds: float, concurrency: int) -> dict:
+    channels, exports = exporters(endpoint)
     for ch in channels:
         await ch.channel_ready()
     sent = 0
