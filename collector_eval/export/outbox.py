@@ -9,7 +9,6 @@ import math
 import sys
 from typing import TextIO
 
-
 from collector_eval.export.destinations import Destination
 from collector_eval.jobs import Message, StreamGroup
 from collector_eval.redis_client import REDIS_ERRORS, log_failure

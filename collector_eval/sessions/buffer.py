@@ -59,6 +59,13 @@ class _ShardWrite:
     joins: list[tuple[bytes, bytes]] = field(default_factory=list)  # (trace key, session member)
 
 
+def _shard_write(writes: dict[int, _ShardWrite], shard: ShardKeys) -> _ShardWrite:
+    write = writes.get(shard.index)
+    if write is None:
+        write = writes[shard.index] = _ShardWrite(shard)
+    return write
+
+
 @dataclass
 class Claim:
     revision: int
@@ -76,13 +83,6 @@ class SessionBuffer:
         """Buffer every chunk and schedule ended sessions; returns how many sessions were scheduled."""
         keys = self._keys
         writes: dict[int, _ShardWrite] = {}
-
-        def shard_write(shard: ShardKeys) -> _ShardWrite:
-            write = writes.get(shard.index)
-            if write is None:
-                write = writes[shard.index] = _ShardWrite(shard)
-            return write
-
         sessions: dict[SessionKey, list] = {}
         fields = _chunk_fields()
         for chunk in routed.chunks.values():
@@ -94,13 +94,13 @@ class SessionBuffer:
             command = [b"HSET", key, field, payload]
             if chunk.end_spans:
                 command += (b"end_span", chunk.end_spans[-1].trace_id + chunk.end_spans[-1].span_id)
-            write = shard_write(keys.trace_shard(chunk.trace_id))
+            write = _shard_write(writes, keys.trace_shard(chunk.trace_id))
             write.commands.append(command)
             write.orphan_keys.append(key)
             write.orphans.append(_CHUNK.pack(len(field), field, chunk.span_count, len(payload)))
         for session, chunks in sessions.items():
             home = keys.shard_of(session)
-            write = shard_write(home)
+            write = _shard_write(writes, home)
             key, member = keys.session(session), session_member(session).encode()
             section_keys = [key]
             blob = [_bytes(member), _u32(len(chunks))]
@@ -114,7 +114,7 @@ class SessionBuffer:
                 if here:
                     section_keys.append(trace_key)
                 else:  # on a Cluster, most traces: their hash is joined from its own shard
-                    shard_write(trace_shard).joins.append((trace_key, member))
+                    _shard_write(writes, trace_shard).joins.append((trace_key, member))
             ends = [e.trace_id + e.span_id for c in chunks for e in c.end_spans]
             blob += (_u32(len(ends)), *map(_bytes, ends))
             write.sessions.append((section_keys, blob))
@@ -123,12 +123,12 @@ class SessionBuffer:
         handed = [(member, end) for r in replies for member, end in zip(r[1::2], r[2::2])]
         if handed:
             # End spans that waited with their trace in another shard go to their sessions' shards.
-            writes = {}
+            handovers: dict[int, _ShardWrite] = {}
             for member, end in handed:
                 session = parse_session_member(member)
-                write = shard_write(keys.shard_of(session))
+                write = _shard_write(handovers, keys.shard_of(session))
                 write.sessions.append(([keys.session(session)], [_bytes(member), _u32(0), _u32(1), _bytes(end)]))
-            replies = await self._store_shards(list(writes.values()))
+            replies = await self._store_shards(list(handovers.values()))
             scheduled += sum(int(r[0]) for r in replies)
         return scheduled
 
