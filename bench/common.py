@@ -32,7 +32,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-for path in (str(ROOT), str(BENCH), str(ROOT / "tests")):
+for path in (str(ROOT), str(BENCH)):
     if path not in sys.path:
         sys.path.insert(0, path)
 
@@ -50,10 +50,10 @@ from ingest import (  # noqa: E402,F401  (re-exported for the benchmarks)
     wait_port,
 )
 
-from collector_eval.otlp_json import load_otlp_json  # noqa: E402
-from collector_eval.redis_server import EmbeddedRedis  # noqa: E402,F401
+from collector_eval.otlp.json_format import load_otlp_json  # noqa: E402
+from collector_eval.store.server import EmbeddedRedis  # noqa: E402,F401
+from tests.support.corpus import CORPUS  # noqa: E402
 
-CORPUS = ROOT.parent / "shared" / "corpus"
 JUDGE_KEY_ENV = "COLLECTOR_EVAL_BENCH_JUDGE_KEY"
 CARRIER = "evaluate_session"
 
@@ -179,7 +179,7 @@ class ServiceProcess:
             "redis": {"url": redis_url},
             "exporters": {"otlp": {"endpoint": f"127.0.0.1:{downstream_port}" if downstream_port else ""}},
         }
-        from collector_eval.config import Config
+        from collector_eval.runtime.config import Config
 
         if any(f == "control" for f in Config.__dataclass_fields__):
             config["control"] = {"endpoint": ""}  # the control API: off (a fixed default port would collide)
@@ -364,7 +364,7 @@ async def carrier_sink(port: int) -> None:
 def judge_role() -> None:
     """tests/judge_server.py's JudgeServer, answering a valid goal-completeness verdict at once; prints
     its URL, then at SIGTERM how many requests it answered."""
-    from judge_server import JudgeServer, goal_completeness_answer
+    from tests.support.judge_server import JudgeServer, goal_completeness_answer
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -27,10 +27,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT)]
 
-from collector_eval.redis_server import EmbeddedRedis  # noqa: E402
-from redis_cluster import EmbeddedCluster  # noqa: E402
+from collector_eval.store.server import EmbeddedRedis  # noqa: E402
+from tests.support.redis_cluster import EmbeddedCluster  # noqa: E402
 
 METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 SPANS_PER_BATCH = 512

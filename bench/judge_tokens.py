@@ -5,7 +5,7 @@ Each corpus session is sent whole (one Export call) to collector-eval with the g
 evaluator and a judge that is tests/judge_server.py's JudgeServer, which records the Chat Completions
 request it is sent; the benchmark waits for the session's verdict at the downstream before the next.
 Judge input tokens are the tokens of the request's messages (system + user), counted with
-collector_eval.tokens.count_tokens (cl100k_base, the counter the service budgets with). The naive dump
+collector_eval.evaluation.tokens.count_tokens (cl100k_base, the counter the service budgets with). The naive dump
 is the JSON list, one object per span, of all the attributes of all the session's spans, counted the
 same way. The JSON schema sent as `response_format` is counted apart (it is the same for every
 session).
@@ -21,28 +21,28 @@ import re
 import sys
 import time
 
-
 from common import (
     EmbeddedRedis,
     LineReader,
     ServiceProcess,
+    any_value,
     corpus_folders,
     corpus_session,
     exporters,
     free_port,
-    any_value,
     iter_spans,
     judge_config,
     start_role,
     stop_procs,
     wait_port,
 )
-from judge_server import JudgeServer, goal_completeness_answer
+
+from tests.support.judge_server import JudgeServer, goal_completeness_answer
 
 try:
-    from collector_eval.tokens import count_tokens
+    from collector_eval.evaluation.tokens import count_tokens
 
-    COUNTER = "collector_eval.tokens.count_tokens (tiktoken cl100k_base)"
+    COUNTER = "collector_eval.evaluation.tokens.count_tokens (tiktoken cl100k_base)"
 except ImportError:  # a tree without the tokenizer: the rule of thumb
     def count_tokens(text: str) -> int:
         return math.ceil(len(text) / 4)

@@ -25,8 +25,6 @@ import zlib
 
 import grpc
 import redis
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
 from common import (
     EmbeddedRedis,
     ServiceProcess,
@@ -41,6 +39,9 @@ from common import (
     start_role,
     stop_procs,
     wait_port,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
 )
 
 INTERLEAVE = 100  # sessions in flight at once in the corpus workload

@@ -23,7 +23,6 @@ import time
 
 import grpc
 import redis
-
 from common import (
     CpuMeter,
     EmbeddedRedis,
@@ -44,7 +43,8 @@ from common import (
     tree_cpu,
     wait_port,
 )
-from collector_eval.config import JobsConfig
+
+from collector_eval.sessions.options import JobsConfig
 
 FOLDER = "openinference_openai_chat"
 

@@ -2,60 +2,21 @@
 downstream, a real OpenAI-compatible judge server, and the service itself."""
 from __future__ import annotations
 
-import dataclasses
 import itertools
-import socket
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from collector_eval.control.client import ControlClient
+from collector_eval.runtime.config import config_from_dict
+from collector_eval.store.server import EmbeddedRedis
+from tests.support.config import deep_merge, free_port
+from tests.support.judge_server import JudgeServer
+from tests.support.otlp_sink import OtlpSink
+from tests.support.redis_cluster import EmbeddedCluster
+from tests.support.service_thread import ServiceThread
+from tests.support.spans import Client
 
-from collector_eval.config import Config, config_from_dict  # noqa: E402
-from collector_eval.redis_server import EmbeddedRedis  # noqa: E402
-from judge_server import JudgeServer  # noqa: E402
-from otlp_sink import OtlpSink  # noqa: E402
-from redis_cluster import EmbeddedCluster  # noqa: E402
-from service_thread import ServiceThread  # noqa: E402
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 _prefixes = itertools.count()
-
-
-def deep_merge(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
-def with_side_ports_off(config: dict) -> dict:
-    """config with every listener that has a fixed default port (OTLP/HTTP, the control API,
-    metrics: whichever Config has) turned off unless config names it: tests never take a well-known
-    port, and two services never clash. The gRPC receiver and exporters are the caller's to set."""
-    off: dict = {}
-
-    def walk(obj, path: tuple[str, ...]) -> None:
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            if dataclasses.is_dataclass(value):
-                walk(value, path + (f.name,))
-            elif f.name.endswith("endpoint") and isinstance(value, str) and value and path[:1] != ("exporters",):
-                if path != ("receiver", "grpc"):
-                    node = off
-                    for part in path:
-                        node = node.setdefault(part, {})
-                    node[f.name] = ""
-
-    walk(Config(), ())
-    return deep_merge(off, config)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -124,3 +85,31 @@ def service(make_config):
     yield start
     for st in started:
         st.stop()
+
+
+@pytest.fixture
+def client_for():
+    clients: list[Client] = []
+
+    def make(endpoint: str, **kwargs) -> Client:
+        c = Client(endpoint, **kwargs)
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        c.close()
+
+
+@pytest.fixture
+def control():
+    clients: list[ControlClient] = []
+
+    def make(endpoint: str, **kwargs) -> ControlClient:
+        client = ControlClient(endpoint, **kwargs)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()

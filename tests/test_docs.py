@@ -1,29 +1,54 @@
-"""The documentation is tested like code: README.md documents every config key with its real default,
-every deployment example parses and carries a valid collector-eval config, the manifests agree with
-each other on ports, hosts and paths, and the documented output formats are the ones produced."""
+"""The documentation is tested like code: docs/configuration.md documents every config key with its real
+default, every config example in README.md and docs/ is valid, every deployment example parses and
+carries a valid collector-eval config, the manifests agree with each other on ports, hosts and paths,
+the documented output formats (docs/output.md) and commands (docs/cli.md) are the ones produced,
+docs/evaluators.md is the catalog's own rendering, docs/ARCHITECTURE.md states the import rule `make lint`
+enforces, and every link, repository path and code reference in the docs resolves."""
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import re
 import shlex
+import tomllib
 import typing
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import yaml
 
-from collector_eval import cli
-from collector_eval.config import Config, EvaluatorConfig, JudgePriceConfig, config_from_dict
-from collector_eval.evaluators import goal_completeness
-from collector_eval.evaluators.base import ATTR_TRUNCATED, EvaluationResult
-from collector_eval.export.carrier import EVENT_NAME, SPAN_NAMES, Verdict, build_carrier, verdict_to_dict
-from collector_eval.sessions.router import SessionKey
+from collector_eval.cli import main as cli
+from collector_eval.evaluation.evaluators import catalog, goal_completeness
+from collector_eval.evaluation.evaluators.base import ATTR_TRUNCATED
+from collector_eval.evaluation.evaluators.options import EvaluatorConfig
+from collector_eval.evaluation.judge.options import JudgePriceConfig
+from collector_eval.export.carrier import (
+    EVENT_NAME,
+    SPAN_NAMES,
+    build_carrier,
+    verdict_to_dict,
+)
+from collector_eval.model import EvaluationResult
+from collector_eval.runtime.config import Config, config_from_dict
+from tests.support.corpus import CORPUS
+from tests.support.verdicts import _verdict
 
 ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
 README = (ROOT / "README.md").read_text()
-CORPUS = ROOT.parent / "shared" / "corpus"
+PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+
+
+def page(name: str) -> str:
+    return (DOCS / name).read_text()
+
+
+CONFIGURATION = page("configuration.md")
+OUTPUT = page("output.md")
+CLI = page("cli.md")
+CONTROL = page("control.md")
+
 CONFIG_PATH = "/etc/collector-eval/config.yaml"
 
 YAML_FILES = sorted(ROOT.glob("deploy/**/*.yaml")) + sorted(ROOT.glob("deploy/**/*.yml")) + [ROOT / "docker-compose.yml"]
@@ -64,7 +89,7 @@ def config_keys(cls: type = Config, obj: object = None, prefix: str = ""):
 
 
 def format_default(value: object) -> str:
-    """The form the README prints a default in: YAML-compatible JSON, integral numbers without '.0'."""
+    """The form docs/configuration.md prints a default in: YAML-compatible JSON, integral numbers without '.0'."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
@@ -78,10 +103,10 @@ def section(markdown: str, title: str) -> str:
     return markdown[start : end if end >= 0 else None]
 
 
-def readme_config_rows() -> dict[str, tuple[str, str]]:
-    """key -> (type, default) from the tables of the README's Configuration section."""
+def documented_config_rows() -> dict[str, tuple[str, str]]:
+    """key -> (type, default) from the tables of docs/configuration.md."""
     rows = {}
-    for line in section(README, "Configuration").splitlines():
+    for line in CONFIGURATION.splitlines():
         m = re.match(r"^\|\s*`([^`]+)`\s*\|\s*([^|]+?)\s*\|\s*`([^`]*)`\s*\|", line)
         if m:
             assert m.group(1) not in rows, f"{m.group(1)} is documented twice"
@@ -91,6 +116,24 @@ def readme_config_rows() -> dict[str, tuple[str, str]]:
 
 def code_blocks(markdown: str) -> list[tuple[str, str]]:
     return [(m.group(1), m.group(2)) for m in re.finditer(r"^```(\w*)\n(.*?)^```", markdown, re.S | re.M)]
+
+
+def prose(markdown: str) -> str:
+    """The page without its fenced code blocks (indented ones in list items included)."""
+    return re.sub(r"^\s*```.*?^\s*```[^\n]*$", "", markdown, flags=re.S | re.M)
+
+
+def anchors(markdown: str) -> set[str]:
+    """The ids GitHub gives a page's headings: lower case, punctuation dropped, spaces as '-', repeats numbered."""
+    seen: dict[str, int] = {}
+    for m in re.finditer(r"^#{1,6} (.+?)\s*$", prose(markdown), re.M):
+        text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", m.group(1)).replace("`", "").strip().lower()
+        slug = re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+        n = seen.get(slug, 0)
+        seen[slug] = n + 1
+        if n:
+            seen[f"{slug}-{n}"] = 1
+    return set(seen)
 
 
 def load_yaml_docs(path: Path) -> list:
@@ -140,22 +183,28 @@ def container(spec: dict, name: str) -> dict:
     return found
 
 
-# ------------------------------------------------------------------------------------------- README
+# ------------------------------------------------------------------------------------------- README, docs/
 
 
 def test_every_config_key_is_documented_with_its_default_and_type():
-    rows = readme_config_rows()
+    rows = documented_config_rows()
     for key, tp, default in config_keys():
-        assert key in rows, f"config key {key} is missing from README.md's configuration tables"
+        assert key in rows, f"config key {key} is missing from docs/configuration.md's tables"
         type_name, documented = rows[key]
-        assert documented == format_default(default), f"{key}: README says {documented}, config.py has {default!r}"
-        assert yaml.safe_load(documented) == default, f"{key}: README's default does not read back as {default!r}"
-        assert type_name == TYPE_NAMES[tp], f"{key}: README says type {type_name}, config.py has {tp}"
+        assert documented == format_default(default), f"{key}: the docs say {documented}, the options have {default!r}"
+        assert yaml.safe_load(documented) == default, f"{key}: the documented default does not read back as {default!r}"
+        assert type_name == TYPE_NAMES[tp], f"{key}: the docs say type {type_name}, the options have {tp}"
 
 
-def test_readme_documents_no_config_key_that_does_not_exist():
+def test_docs_document_no_config_key_that_does_not_exist():
     keys = {key for key, _, _ in config_keys()}
-    assert set(readme_config_rows()) - keys == set()
+    assert set(documented_config_rows()) - keys == set()
+
+
+def test_readme_is_short_and_the_manual_is_in_docs():
+    assert len(README.encode()) <= 12 * 1024, "README.md is the front page: move the detail into a page of docs/"
+    for path in PAGES[1:]:
+        assert f"]({path.relative_to(ROOT)}" in README, f"README.md links no {path.relative_to(ROOT)}"
 
 
 def test_readme_starts_with_make_run_then_make_test():
@@ -167,18 +216,20 @@ def test_readme_starts_with_make_run_then_make_test():
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^run:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
     assert "$(CONFIG)" in makefile  # make run CONFIG=my.yaml
+    assert "`make lint`" in README
 
 
-def test_collector_eval_configs_in_readme_are_valid():
+def test_collector_eval_configs_in_the_docs_are_valid():
     fields = {f.name for f in dataclasses.fields(Config)}
     checked = 0
-    for lang, body in code_blocks(README):
-        if lang != "yaml":
-            continue
-        data = yaml.safe_load(body)
-        if isinstance(data, dict) and set(data) <= fields:  # a collector-eval config, not a Collector's
-            config_from_dict(data)
-            checked += 1
+    for path in PAGES:
+        for lang, body in code_blocks(path.read_text()):
+            if lang != "yaml":
+                continue
+            data = yaml.safe_load(body)
+            if isinstance(data, dict) and set(data) <= fields:  # a collector-eval config, not a Collector's
+                config_from_dict(data)
+                checked += 1
     assert checked >= 4
 
 
@@ -187,9 +238,11 @@ def test_documented_cli_commands_exist():
         cli.main(["--help"])
     assert info.value.code == 0
     for command in ("serve --config FILE", "check-config FILE", "transcript FILE", "--help"):
-        assert command in README
+        assert command in CLI
     for command in ("evaluate FILE", "sessions list", "sessions show|end|reevaluate SESSION_ID", "demo"):
-        assert f"collector-eval {command}" in README
+        assert f"collector-eval {command}" in CLI
+    for command in ("sessions list", "sessions show|end|reevaluate SESSION_ID"):
+        assert f"collector-eval {command}" in CONTROL
     for words in (["evaluate"], ["demo"], *(["sessions", action] for action in ("list", "show", "end", "reevaluate"))):
         with pytest.raises(SystemExit) as info:
             cli.main([*words, "--help"])
@@ -199,7 +252,7 @@ def test_documented_cli_commands_exist():
 def test_transcript_sample_is_what_the_command_prints(capsys):
     path = CORPUS / "openinference_openai_chat" / "otlp.json"
     assert path.exists(), f"the shared corpus is not next to the repository: {path}"
-    (sample,) = re.findall(r"^\s*\$ collector-eval transcript otlp\.json\n\s*(\{.*\})$", README, re.M)
+    (sample,) = re.findall(r"^\s*\$ collector-eval transcript otlp\.json\n\s*(\{.*\})$", CLI, re.M)
     assert cli.main(["transcript", str(path)]) == 0
     assert json.loads(capsys.readouterr().out) == json.loads(sample)
 
@@ -207,28 +260,6 @@ def test_transcript_sample_is_what_the_command_prints(capsys):
 # ------------------------------------------------------------------------------------------- output format
 
 
-def _verdict(results: list[EvaluationResult]) -> Verdict:
-    # Only the attributes the carrier reads: the layout of the stored session is not the README's business.
-    session = SimpleNamespace(
-        key=SessionKey("chat-app", "sess-1"),
-        revision=1,
-        trigger="end_span",
-        end_trace_id=b"\x01" * 16,
-        end_span_id=b"\x02" * 8,
-        id_attribute="gen_ai.conversation.id",
-        resource_spans=[],
-        span_count=3,
-        truncated=False,
-    )
-    return Verdict(
-        session=session,
-        results=results,
-        judge_model="gpt-4o-mini",
-        transcript_truncated=True,
-        start_ns=1,
-        end_ns=2,
-        annotator_kinds={r.name: "LLM" for r in results},
-    )
 
 
 def _all_results() -> list[EvaluationResult]:
@@ -254,18 +285,18 @@ def test_every_carrier_and_event_attribute_is_documented():
     (span,) = request.resource_spans[0].scope_spans[0].spans
     keys = {kv.key for kv in span.attributes}
     keys |= {kv.key for event in span.events for kv in event.attributes}
-    output = section(README, "Output")
+    output = OUTPUT
     for key in sorted(keys):
         documented = re.sub(r"^session\.evaluations\.\d+\.", "session.evaluations.N.", key)
         if documented.startswith("session.evaluations.N.evaluation."):
             field = documented.rsplit(".", 1)[1]
             assert f"`session.evaluations.N.evaluation.{field}`" in output, key
         else:
-            assert f"`{documented}`" in README, f"attribute {key} is not documented"
+            assert f"`{documented}`" in output, f"attribute {key} is not documented in docs/output.md"
     assert all(f"`{name}`" in output for name in SPAN_NAMES.values()) and f"`{EVENT_NAME}`" in output
     for event in span.events:
         attrs = {kv.key for kv in event.attributes}
-        # The rule the README states: a failed or skipped evaluation never carries a score or label.
+        # The rule docs/output.md states: a failed or skipped evaluation never carries a score or label.
         status = {kv.key: kv.value.string_value for kv in event.attributes}["collector_eval.evaluation.status"]
         if status != "ok":
             assert not attrs & {"gen_ai.evaluation.score.value", "gen_ai.evaluation.score.label"}
@@ -273,7 +304,7 @@ def test_every_carrier_and_event_attribute_is_documented():
 
 def test_console_examples_have_the_fields_verdict_to_dict_writes():
     produced = verdict_to_dict(_verdict(_all_results()))
-    examples = [json.loads(body) for lang, body in code_blocks(section(README, "Output")) if lang == "json"]
+    examples = [json.loads(body) for lang, body in code_blocks(section(OUTPUT, "The console form")) if lang == "json"]
     assert len(examples) >= 2
     for example in examples:
         assert set(example) == set(produced)
@@ -281,6 +312,82 @@ def test_console_examples_have_the_fields_verdict_to_dict_writes():
             assert set(evaluation) == set(produced["evaluations"][0])
             if evaluation["status"] != "ok":
                 assert evaluation["score"] is None and evaluation["label"] is None
+
+
+# ------------------------------------------------------------------------------------------- the pages
+
+
+def test_evaluators_page_is_the_catalog_rendered():
+    assert page("evaluators.md") == catalog.markdown(), (
+        f"docs/evaluators.md is stale: regenerate it with `{catalog.REGENERATE}`"
+    )
+
+
+@pytest.mark.parametrize("path", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_link_resolves(path):
+    """Relative links name a file or folder that exists, and a heading of the page they point into."""
+    text = prose(path.read_text())
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"^[a-z]+:", target):
+            continue
+        file, _, anchor = target.partition("#")
+        linked = (path.parent / file).resolve() if file else path
+        assert linked.exists(), f"{path.name}: the link {target} names nothing"
+        if anchor:
+            assert linked.suffix == ".md", f"{path.name}: {target}: an anchor into a file that is not a page"
+            assert anchor in anchors(linked.read_text()), f"{path.name}: {target}: no such heading"
+
+
+@pytest.mark.parametrize("path", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_repository_paths_and_code_references_exist(path):
+    """What the docs call a file of the repository exists, and a Python name they call resolves, so a
+    module that moves takes its docs with it. Dotted `collector_eval.` names that are not code are span
+    attributes (`collector_eval.tenant`, `collector_eval.evaluation.status`, ...) or the gRPC service."""
+    text = path.read_text()
+    for name in re.findall(r"`((?:collector_eval|tests|bench|deploy|proto)/[\w./-]*)", text):
+        assert (ROOT / name).exists(), f"{path.name}: `{name}` does not exist"
+    attribute_prefixes = (
+        "collector_eval.tenant", "collector_eval.revision", "collector_eval.trigger", "collector_eval.session.",
+        "collector_eval.transcript.", "collector_eval.evaluation.", "collector_eval.redaction.",
+    )
+    for name, call in re.findall(r"`(collector_eval(?:\.[\w<>]+)+)(\(?)", text):
+        if name == "collector_eval.v1.Control":
+            continue  # the control API's gRPC service, collector_eval/v1/ generated from proto/
+        resolved = _resolve(name)
+        assert resolved or (not call and name.startswith(attribute_prefixes)), f"{path.name}: `{name}` does not resolve"
+
+
+def _resolve(dotted: str) -> bool:
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for attr in parts[i:]:
+            if not hasattr(obj, attr):
+                return False
+            obj = getattr(obj, attr)
+        return True
+    return False
+
+
+def test_architecture_states_the_layers_make_lint_enforces():
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    (layers,) = [c["layers"] for c in contracts if c["type"] == "layers"]
+    enforced = [
+        " | ".join(sorted(p.strip().removeprefix("collector_eval.") for p in layer.split("|"))) for layer in layers
+    ]
+    rule = section(page("ARCHITECTURE.md"), "The import rule")
+    (block,) = [body for lang, body in code_blocks(rule) if lang == "text"]
+    documented = [" | ".join(sorted(p.strip() for p in line.split("|"))) for line in block.splitlines() if line.strip()]
+    assert documented == enforced, "docs/ARCHITECTURE.md's layers differ from pyproject.toml's [tool.importlinter]"
+    top = (ROOT / "collector_eval").iterdir()
+    packages = {p.name.removesuffix(".py") for p in top if (p / "__init__.py").exists() or p.suffix == ".py"}
+    packages -= {"__init__"}
+    table = section(page("ARCHITECTURE.md"), "The packages, one job each")
+    assert set(re.findall(r"^\| `(\w+)` \|", table, re.M)) == packages, "each package of collector_eval/ has its row"
+    assert packages <= {p for line in documented for p in line.split(" | ")}, "each package has its layer"
 
 
 # ------------------------------------------------------------------------------------------- deploy/
@@ -444,7 +551,7 @@ def test_an_exporter_configured_only_by_the_documented_env_vars_gets_its_session
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-    from byte_proxy import ByteCountingProxy
+    from tests.support.byte_proxy import ByteCountingProxy
 
     env = way_one_environment()
     assert env == {

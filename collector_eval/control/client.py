@@ -1,9 +1,11 @@
 """A blocking client of the control API, for the command line (`sessions`, `demo`)."""
 from __future__ import annotations
 
+import builtins
+
 import grpc
 
-from collector_eval.tls import channel_credentials
+from collector_eval.net.tls import channel_credentials
 from collector_eval.v1 import control_pb2 as pb
 from collector_eval.v1 import control_pb2_grpc
 
@@ -46,7 +48,7 @@ class ControlClient:
         request = pb.ListSessionsRequest(limit=limit, page_token=page_token, tenant=tenant, session_id=session_id)
         return self._call(self._stub.ListSessions, request)
 
-    def tenants_of(self, session_id: str) -> list[str]:
+    def tenants_of(self, session_id: str) -> builtins.list[str]:
         """The tenants that have a session with this id (every page)."""
         tenants, token = [], ""
         while True:

@@ -1,6 +1,7 @@
 """Session statuses and verdict records as control API messages."""
 from __future__ import annotations
 
+from collector_eval.model import EvaluationResult, ResultStatus
 from collector_eval.sessions.status import SessionStatus
 from collector_eval.v1 import control_pb2 as pb
 
@@ -87,14 +88,14 @@ def session_dict(session: pb.Session) -> dict:
 
 
 def evaluation_dict(e: pb.Evaluation) -> dict:
-    """The same fields as an evaluation in the console verdict (export/carrier.verdict_to_dict)."""
-    return {
-        "name": e.name,
-        "status": e.status,
-        "score": e.score if e.HasField("score") else None,
-        "label": e.label if e.HasField("label") else None,
-        "passed": e.passed if e.HasField("passed") else None,
-        "explanation": e.explanation,
-        "error_type": e.error_type or None,
-        "attributes": dict(e.attributes),
-    }
+    """The same fields as an evaluation in the console verdict: one EvaluationResult.as_dict for both."""
+    return EvaluationResult(
+        name=e.name,
+        status=ResultStatus(e.status),
+        score=e.score if e.HasField("score") else None,
+        label=e.label if e.HasField("label") else None,
+        passed=e.passed if e.HasField("passed") else None,
+        explanation=e.explanation,
+        error_type=e.error_type or None,
+        attributes=dict(e.attributes),
+    ).as_dict()

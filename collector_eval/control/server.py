@@ -9,18 +9,19 @@ import logging
 import grpc
 from google.protobuf.message_factory import GetMessageClass
 
-from collector_eval.auth import BearerTokenAuth
-from collector_eval.config import Config, GrpcReceiverConfig
 from collector_eval.control import convert
-from collector_eval.receiver import start_grpc_server
-from collector_eval.redis_client import REDIS_ERRORS
+from collector_eval.ingest.auth import BearerTokenAuth
+from collector_eval.ingest.options import GrpcReceiverConfig
+from collector_eval.model import SessionKey
+from collector_eval.net.grpc_server import start_grpc_server
+from collector_eval.net.options import GrpcTlsConfig
 from collector_eval.sessions import control_scripts
 from collector_eval.sessions.buffer import SessionBuffer
-from collector_eval.sessions.router import SessionKey
+from collector_eval.store.client import REDIS_ERRORS
 from collector_eval.v1 import control_pb2 as pb
 from collector_eval.v1 import control_pb2_grpc
 
-log = logging.getLogger("collector_eval.control")
+log = logging.getLogger(__name__)
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
@@ -48,7 +49,7 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
     async def EndSession(self, request: pb.EndSessionRequest, context) -> pb.EndSessionResponse:
         session = await _session_key(request.session, context)
         code = await self._buffer.schedule_by_hand(session, new_revision=False)
-        if code == control_scripts.NOTHING_NEW:
+        if code == control_scripts.Scheduled.NOTHING_NEW:
             await context.abort(
                 grpc.StatusCode.FAILED_PRECONDITION,
                 f"session {_name(session)} was judged and no span arrived since; Reevaluate judges it again",
@@ -64,7 +65,7 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
     async def Reevaluate(self, request: pb.ReevaluateRequest, context) -> pb.ReevaluateResponse:
         session = await _session_key(request.session, context)
         code = await self._buffer.schedule_by_hand(session, new_revision=True)
-        if code == control_scripts.BEING_JUDGED:
+        if code == control_scripts.Scheduled.BEING_JUDGED:
             await context.abort(
                 grpc.StatusCode.FAILED_PRECONDITION,
                 f"session {_name(session)} is being judged now; reevaluate it once that verdict is in",
@@ -115,7 +116,7 @@ async def _session_key(ref: pb.SessionRef, context) -> SessionKey:
 
 
 async def _check_found(code: int, session: SessionKey, context) -> None:
-    if code == control_scripts.NOT_FOUND:
+    if code == control_scripts.Scheduled.NOT_FOUND:
         await context.abort(grpc.StatusCode.NOT_FOUND, f"session {_name(session)} is not buffered")
 
 
@@ -135,13 +136,15 @@ def handler(servicer: ControlServicer) -> grpc.GenericRpcHandler:
 
 
 async def start_control_server(
-    cfg: Config, buffer: SessionBuffer, auth: BearerTokenAuth | None
+    endpoint: str, tls: GrpcTlsConfig, share_port: bool, buffer: SessionBuffer, auth: BearerTokenAuth | None
 ) -> tuple[grpc.aio.Server, int]:
     """Listen on control.endpoint with the receiver's TLS and the same bearer-token interceptor."""
-    listen = GrpcReceiverConfig(endpoint=cfg.control.endpoint, tls=cfg.receiver.grpc.tls)
-    try:
-        return await start_grpc_server(
-            listen, [handler(ControlServicer(buffer))], share_port=cfg.processes > 1, interceptors=[auth] if auth else []
-        )
-    except OSError as exc:
-        raise OSError(f"control.endpoint: cannot listen on {cfg.control.endpoint} ({exc})") from None
+    return await start_grpc_server(
+        endpoint,
+        tls,
+        [handler(ControlServicer(buffer))],
+        GrpcReceiverConfig.max_recv_msg_size_mib,
+        share_port=share_port,
+        interceptors=[auth] if auth else [],
+        key="control.endpoint",
+    )

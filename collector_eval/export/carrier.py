@@ -7,14 +7,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+)
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from collector_eval import __version__
-from collector_eval.evaluators.base import EvaluationResult
-from collector_eval.sessions.buffer import StoredSession
+from collector_eval.model import EvaluationResult, StoredSession
 
 SPAN_NAMES = {"session": "evaluate_session", "span": "evaluate_span", "trace": "evaluate_trace"}
 # OpenInference's flattened form per level: session.evaluations.N..., evaluations.N..., trace.evaluations.N...
@@ -199,28 +200,14 @@ def verdict_to_dict(verdict: Verdict) -> dict:
         "output_tokens": verdict.output_tokens,
         "session_truncated": session.truncated,
         "transcript_truncated": verdict.transcript_truncated,
-        "evaluations": [_result_dict(r) for r in verdict.results],
+        "evaluations": [r.as_dict() for r in verdict.results],
         "subjects": [
             {
                 "level": subject.level,
                 "trace_id": subject.trace_id.hex(),
                 "span_id": subject.span_id.hex(),
-                "evaluations": [_result_dict(r) for r in subject.results],
+                "evaluations": [r.as_dict() for r in subject.results],
             }
             for subject in verdict.subjects
         ],
-    }
-
-
-def _result_dict(r: EvaluationResult) -> dict:
-    ok = r.status == "ok"
-    return {
-        "name": r.name,
-        "status": r.status,
-        "score": r.score if ok else None,
-        "label": r.label if ok else None,
-        "passed": r.passed if ok else None,
-        "explanation": r.explanation,
-        "error_type": r.error_type,
-        "attributes": r.attributes,
     }

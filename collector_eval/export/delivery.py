@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-log = logging.getLogger("collector_eval.export")
+from collector_eval.backoff import Backoff
 
-BACKOFF_INITIAL_S = 0.1
-BACKOFF_MAX_S = 5.0
+log = logging.getLogger(__name__)
+
+BACKOFF = Backoff(initial_s=0.1, max_s=5.0)
 
 
 @dataclass
@@ -32,20 +32,20 @@ async def deliver(attempt: Callable[[], Awaitable[Outcome]], destination: str, m
     """Run attempt until it delivers; False once the destination refused the request itself, or it
     was unavailable for max_elapsed_s (math.inf: until it takes it)."""
     deadline = time.monotonic() + max_elapsed_s
-    backoff = BACKOFF_INITIAL_S
+    tries = 0
     while True:
+        tries += 1
         outcome = await attempt()
         if outcome.delivered:
             return True
         if not outcome.retry:
             log.error("%s refused an export (%s); dropped", destination, outcome.reason)
             return False
-        wait = outcome.delay_s if outcome.delay_s is not None else backoff * random.uniform(0.5, 1.0)
+        wait = outcome.delay_s if outcome.delay_s is not None else BACKOFF.delay(tries)
         if time.monotonic() + wait > deadline:
             log.error("%s unavailable for %.0fs (%s); export dropped", destination, max_elapsed_s, outcome.reason)
             return False
         await asyncio.sleep(wait)
-        backoff = min(backoff * 2, BACKOFF_MAX_S)
 
 
 class Exporter:

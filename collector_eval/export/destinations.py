@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from collector_eval.config import ExportersConfig
 from collector_eval.export.file import FileExporter
+from collector_eval.export.options import ExportersConfig
 from collector_eval.export.otlp_grpc import OtlpGrpcClient
 from collector_eval.export.otlp_http import OtlpHttpClient
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+)
 
-from collector_eval.otlp_json import request_to_otlp_json
+from collector_eval.otlp.json_format import request_to_otlp_json
 
 
 class FileExporter:

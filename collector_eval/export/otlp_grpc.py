@@ -7,13 +7,15 @@ import logging
 import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceResponse,
+)
 
-from collector_eval.config import OtlpExporterConfig
 from collector_eval.export.delivery import DELIVERED, Exporter, Outcome
-from collector_eval.tls import channel_credentials
+from collector_eval.export.options import OtlpExporterConfig
+from collector_eval.net.tls import channel_credentials
 
-log = logging.getLogger("collector_eval.export")
+log = logging.getLogger(__name__)
 
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 # Per the OTLP spec; RESOURCE_EXHAUSTED only when the server says when to retry.

@@ -8,8 +8,9 @@ import ssl
 
 import aiohttp
 
-from collector_eval.config import OtlpHttpExporterConfig
+from collector_eval.backoff import retry_after
 from collector_eval.export.delivery import DELIVERED, Exporter, Outcome
+from collector_eval.export.options import OtlpHttpExporterConfig
 
 RETRYABLE = {429, 502, 503, 504}
 
@@ -21,7 +22,8 @@ class OtlpHttpClient(Exporter):
         self._headers = {**cfg.headers, "Content-Type": "application/x-protobuf"}
         if cfg.compression == "gzip":
             self._headers["Content-Encoding"] = "gzip"
-        self._ssl = ssl.create_default_context(cafile=cfg.ca_file) if cfg.ca_file else None
+        # True: aiohttp's default verification against the system's CAs (what it made of None).
+        self._ssl: ssl.SSLContext | bool = ssl.create_default_context(cafile=cfg.ca_file) if cfg.ca_file else True
         self._session: aiohttp.ClientSession | None = None
 
     async def _attempt(self, payload: bytes) -> Outcome:
@@ -33,7 +35,7 @@ class OtlpHttpClient(Exporter):
                 await response.read()
                 if response.status < 300:
                     return DELIVERED
-                delay = _retry_after(response.headers.get("Retry-After"))
+                delay = retry_after(response.headers)
                 return Outcome(retry=response.status in RETRYABLE, delay_s=delay, reason=f"HTTP {response.status}")
         except (aiohttp.ClientError, TimeoutError) as exc:
             return Outcome(retry=True, reason=type(exc).__name__)
@@ -41,10 +43,3 @@ class OtlpHttpClient(Exporter):
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:  # an HTTP date: fall back to our own backoff
-        return None

@@ -4,19 +4,22 @@ them to stdout, one JSON object per line."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import math
 import sys
 from typing import TextIO
 
+from collector_eval.backoff import Backoff
 from collector_eval.export.destinations import Destination
-from collector_eval.jobs import Message, StreamGroup
-from collector_eval.redis_client import REDIS_ERRORS, log_failure
+from collector_eval.store.client import REDIS_ERRORS, log_failure
+from collector_eval.store.streams import Message, StreamGroup
 
-log = logging.getLogger("collector_eval.outbox")
+log = logging.getLogger(__name__)
 
 GROUP = "publishers"
 BATCH = 16
+ACK_BACKOFF = Backoff(initial_s=0.1, max_s=2.0)
 
 
 class OutboxPublisher:
@@ -69,13 +72,11 @@ class OutboxPublisher:
     async def _ack(self, outbox: StreamGroup, message_id: bytes) -> None:
         # The downstream has the verdict now: an acknowledgement lost to a Redis outage would leave
         # the entry to be reclaimed and sent again, so it is retried until Redis takes it.
-        delay = 0.1
-        while True:
+        for attempt in itertools.count(1):
             try:
                 await outbox.ack(message_id)
                 return
             except REDIS_ERRORS as exc:
                 self.redis_errors += 1
                 log.warning("cannot acknowledge verdict %s yet: %s", message_id.decode(), exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                await asyncio.sleep(ACK_BACKOFF.delay(attempt))

@@ -16,35 +16,23 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, TracesData
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
-from collector_eval.config import SessionConfig
-from collector_eval.redis_client import Client
-from collector_eval.sessions import control_scripts, resp, scripts
-from collector_eval.sessions.keys import Keys, ShardKeys, parse_session_member, session_member
-from collector_eval.sessions.router import Routed, SessionKey
+from collector_eval.model import SessionKey, StoredSession
+from collector_eval.sessions import control_scripts, scripts
+from collector_eval.sessions.keys import (
+    Keys,
+    ShardKeys,
+    parse_session_member,
+    session_member,
+)
+from collector_eval.sessions.options import SessionConfig
+from collector_eval.sessions.router import Routed
 from collector_eval.sessions.status import FIELDS as STATUS_FIELDS
 from collector_eval.sessions.status import SessionStatus
+from collector_eval.store import resp
+from collector_eval.store.client import Client
 
 # Keys SCAN visits per call when listing sessions.
 SCAN_BATCH = 1000
-
-
-@dataclass
-class StoredSession:
-    key: SessionKey
-    # The span the verdict hangs under: the end span, or the session's last span when it was judged
-    # without one (idle timeout, maximum duration).
-    end_trace_id: bytes
-    end_span_id: bytes
-    id_attribute: str
-    resource_spans: list[ResourceSpans] = field(default_factory=list)
-    span_count: int = 0
-    truncated: bool = False
-    revision: int = 0
-    trigger: str = ""
-    judged_spans: int = -1  # distinct spans the last verdict covered (-1: never judged)
-    # "<evaluator>:<span or trace id>" of every span and trace judged in an earlier revision: a new
-    # revision judges only what is new, and never pays the judge twice for the same span.
-    judged_subjects: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -275,9 +263,9 @@ class SessionBuffer:
             out.append(SessionStatus.parse(session, values, due, ttl, names, records, records[-1] if records else None))
         return out
 
-    async def schedule_by_hand(self, session: SessionKey, new_revision: bool) -> int:
+    async def schedule_by_hand(self, session: SessionKey, new_revision: bool) -> control_scripts.Scheduled:
         """Schedule a session for judging with trigger "control": like an end span (after the settle
-        delay), or now as a forced new revision. Returns a control_scripts code."""
+        delay), or now as a forced new revision. Returns what the script answered."""
         keys = self._keys
         due_at = time.time() + (0 if new_revision else self._cfg.settle_delay_s)
         for _ in range(3):
@@ -288,9 +276,9 @@ class SessionBuffer:
                 [keys.session(session), keys.shard_of(session).due, keys.session_result(session, revision)],
                 [session_member(session), b"%f" % due_at, int(new_revision), revision],
             )
-            if code != control_scripts.REVISION_MOVED:
-                return int(code)
-        return control_scripts.BEING_JUDGED
+            if code != control_scripts.Scheduled.REVISION_MOVED:
+                return control_scripts.Scheduled(int(code))
+        return control_scripts.Scheduled.BEING_JUDGED
 
     async def scan_sessions(self, limit: int, page_token: str = "", tenant: str = "", session_id: str = "") -> tuple[list[SessionKey], str]:
         """Up to limit buffered sessions, in SCAN order, and the next page's token ("" after the last

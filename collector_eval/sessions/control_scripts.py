@@ -2,9 +2,19 @@
 step, like every other trigger (see sessions/scripts.py for the session hash and the due set)."""
 from __future__ import annotations
 
+from enum import IntEnum
+
 from collector_eval.sessions.scripts import Script
 
-SCHEDULED, NOT_FOUND, BEING_JUDGED, NOTHING_NEW, REVISION_MOVED = 1, -1, -2, -3, -4
+
+class Scheduled(IntEnum):
+    """What SCHEDULE answers."""
+
+    SCHEDULED = 1
+    NOT_FOUND = -1
+    BEING_JUDGED = -2  # a claimed revision is not committed yet
+    NOTHING_NEW = -3
+    REVISION_MOVED = -4  # another revision was judged since the caller read the session
 
 # KEYS: session hash, due set, the result key of the revision the caller read.
 # ARGV: the session's due-set member, due time, force a new revision (1 or 0), the revision the caller read.
@@ -25,7 +35,7 @@ if ARGV[3] == '1' then
 elseif n == redis.call('HGET', KEYS[1], 'judged_n') then
   return -3
 end
-redis.call('HSET', KEYS[1], 'trigger', 'control')
+redis.call('HSET', KEYS[1], 'trigger', '$CONTROL')
 redis.call('ZADD', KEYS[2], 'LT', ARGV[2], ARGV[1])
 return 1
 """

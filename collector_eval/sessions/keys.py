@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
-from collector_eval.sessions.router import SessionKey
+from collector_eval.model import SessionKey
 
 
 @dataclass(frozen=True)

@@ -7,28 +7,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+)
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, TracesData
 
-from collector_eval import otlp_wire as wire
-from collector_eval.config import SessionConfig
+from collector_eval.model import EndSpan, SessionKey
+from collector_eval.otlp import wire
+from collector_eval.sessions.options import SessionConfig
 
 UNKNOWN_TENANT = "unknown_service"
 # ExportTraceServiceRequest.resource_spans, ResourceSpans.scope_spans, ScopeSpans.spans
 RESOURCE_SPANS, SCOPE_SPANS, SPANS = wire.tag(1), wire.tag(2), wire.tag(2)
-
-
-@dataclass(frozen=True)
-class SessionKey:
-    tenant: str
-    session_id: str
-
-
-@dataclass
-class EndSpan:
-    trace_id: bytes
-    span_id: bytes
 
 
 @dataclass

@@ -3,9 +3,12 @@ triggers) are atomic across replicas. Every key a script touches is passed in KE
 from __future__ import annotations
 
 import hashlib
+from string import Template
 
-import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
+
+from collector_eval.model import Trigger
+from collector_eval.store.client import Client
 
 # The bookkeeping half of storing an Export request in one shard; buffer.store sends it right after
 # the plain HSETs that wrote the shard's chunks, so a shard costs one round trip (a single Redis is one
@@ -84,7 +87,7 @@ for s = 1, u32() do
   local ended = false
   for _, end_span in ipairs(ends) do
     if redis.call('HGET', key, 'end_span') ~= end_span then
-      redis.call('HSET', key, 'end_span', end_span, 'trigger', 'end_span')
+      redis.call('HSET', key, 'end_span', end_span, 'trigger', '$END_SPAN')
       redis.call('ZADD', KEYS[1], due_at, member)
       ended = true
     end
@@ -94,7 +97,7 @@ for s = 1, u32() do
   elseif reevaluate and redis.call('HEXISTS', key, 'revision') == 1 then
     -- Judged (or being judged) already: these spans make a new revision.
     if redis.call('ZADD', KEYS[1], 'NX', due_at, member) == 1 then
-      redis.call('HSET', key, 'trigger', 'late_spans')
+      redis.call('HSET', key, 'trigger', '$LATE_SPANS')
       scheduled = scheduled + 1
     end
   end
@@ -122,7 +125,7 @@ return reply
 DISPATCH_DUE = """
 local moved = 0
 local next_due = ''
-local sources = {{KEYS[1], ''}, {KEYS[2], 'idle_timeout'}, {KEYS[3], 'max_duration'}}
+local sources = {{KEYS[1], ''}, {KEYS[2], '$IDLE_TIMEOUT'}, {KEYS[3], '$MAX_DURATION'}}
 for _, source in ipairs(sources) do
   local due = redis.call('ZRANGEBYSCORE', source[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
   for _, m in ipairs(due) do
@@ -176,11 +179,14 @@ return 0
 
 
 class Script:
-    def __init__(self, source: str):
-        self.source = source
-        self.sha = hashlib.sha1(source.encode()).hexdigest()
+    """A Lua script; `$NAME` in its source stands for the Trigger of that name, so the names Redis
+    records are the ones the Python side compares with."""
 
-    async def run(self, client: aioredis.Redis, keys: list[str], args: list):
+    def __init__(self, source: str):
+        self.source = Template(source).substitute({t.name: t.value for t in Trigger})
+        self.sha = hashlib.sha1(self.source.encode()).hexdigest()
+
+    async def run(self, client: Client, keys: list[str], args: list):
         try:
             return await client.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
@@ -191,6 +197,6 @@ SCRIPTS = [Script(s) for s in (STORE_REQUEST, DISPATCH_DUE, CLAIM_REVISION, COMM
 store_request, dispatch_due, claim_revision, commit_verdict, release_revision = SCRIPTS
 
 
-async def load_scripts(client: aioredis.Redis) -> None:
+async def load_scripts(client: Client) -> None:
     for script in SCRIPTS:
         await client.script_load(script.source)

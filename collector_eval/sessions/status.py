@@ -2,15 +2,23 @@
 set and the verdict records of its revisions (see sessions/scripts.py for the hash's layout)."""
 from __future__ import annotations
 
+import builtins
 import json
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-from collector_eval.sessions.router import SessionKey
+from collector_eval.model import SessionKey
 
 # The session hash fields a status reads, in this order (never the chunks: they can be megabytes).
 FIELDS = ("n", "judged_n", "revision", "trigger", "truncated", "end_span", "id_attribute")
 
-BUFFERED, SCHEDULED, JUDGING, JUDGED = "buffered", "scheduled", "judging", "judged"
+
+
+class SessionState(StrEnum):
+    BUFFERED = "buffered"
+    SCHEDULED = "scheduled"
+    JUDGING = "judging"
+    JUDGED = "judged"
 
 
 @dataclass
@@ -18,16 +26,16 @@ class SessionStatus:
     key: SessionKey
     state: str  # buffered | scheduled | judging | judged
     spans: int  # received, client retries and capped spans included
-    bytes: int
+    bytes: int  # shadows the builtin in this class's body: annotate with builtins.bytes below
     truncated: bool
     revision: int  # the last revision claimed for judging; 0: never judged
     trigger: str
     due_at: float  # when a scheduled session is judged (unix seconds); 0: not scheduled
     unjudged_spans: int  # spans the last committed verdict does not cover
     id_attribute: str
-    end_span_id: bytes
+    end_span_id: builtins.bytes
     ttl_s: float
-    trace_ids: list[bytes] = field(default_factory=list)
+    trace_ids: list[builtins.bytes] = field(default_factory=list)
     # Verdict records ({"revision", "results": [EvaluationResult as a dict]}) still kept, oldest first.
     verdicts: list[dict] = field(default_factory=list)
 
@@ -35,12 +43,12 @@ class SessionStatus:
     def parse(
         cls,
         key: SessionKey,
-        values: list[bytes | None],
+        values: list[builtins.bytes | None],
         due: float | None,
         ttl: int,
-        field_names: list[bytes],
-        records: list[bytes | None],
-        latest_record: bytes | None,
+        field_names: list[builtins.bytes],
+        records: list[builtins.bytes | None],
+        latest_record: builtins.bytes | None,
     ) -> "SessionStatus | None":
         """values: FIELDS of the hash; records: result keys' values (None where expired or never
         written); latest_record: the last claimed revision's. None when the session is not buffered."""
@@ -51,14 +59,14 @@ class SessionStatus:
         # "n" and "judged_n" pack spans * 2^32 + bytes (see STORE_REQUEST).
         covered = int(judged_n) >> 32 if judged_n is not None else 0
         if due is not None:
-            state = SCHEDULED
+            state = SessionState.SCHEDULED
         elif revision_no and latest_record is None:
             # Claimed and not committed: a worker is on it (or died, until its job is taken over).
-            state = JUDGING
+            state = SessionState.JUDGING
         elif judged_n is not None:
-            state = JUDGED
+            state = SessionState.JUDGED
         else:
-            state = BUFFERED
+            state = SessionState.BUFFERED
         return cls(
             key=key,
             state=state,

@@ -7,20 +7,18 @@ import asyncio
 import logging
 import time
 
-import redis.asyncio as aioredis
-
-from collector_eval.config import JobsConfig
-from collector_eval.redis_client import log_failure
 from collector_eval.sessions import scripts
 from collector_eval.sessions.keys import Keys
+from collector_eval.sessions.options import JobsConfig
+from collector_eval.store.client import Client, log_failure
 
-log = logging.getLogger("collector_eval.triggers")
+log = logging.getLogger(__name__)
 
 BATCH = 100
 
 
 class DuePoller:
-    def __init__(self, client: aioredis.Redis, keys: Keys, cfg: JobsConfig):
+    def __init__(self, client: Client, keys: Keys, cfg: JobsConfig):
         self._redis = client
         self._keys = keys
         self._cfg = cfg

@@ -1,0 +1,81 @@
+"""Options of the exporters (exporters.*)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from collector_eval.config.checks import ConfigError, check_endpoint, check_positive
+
+
+@dataclass
+class OtlpExporterConfig:
+    endpoint: str = ""  # host:port of an OTLP/gRPC receiver; empty: verdicts go to stdout
+    insecure: bool = True
+    # PEM roots that verify the downstream's certificate when insecure is false; empty: the system's.
+    ca_file: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    timeout_s: float = 10
+    compression: str = "none"  # none | gzip
+    # Export requests held in memory waiting for the downstream; when full, receivers answer UNAVAILABLE.
+    queue_size: int = 256
+    # Exports in flight to the downstream at once.
+    num_consumers: int = 16
+    # Retry a failed export with exponential backoff for at most this long before dropping (and counting) it.
+    max_elapsed_s: float = 300
+
+    def validate(self, path: str) -> None:
+        if self.endpoint:
+            check_endpoint(self.endpoint, f"{path}.endpoint")
+        if self.ca_file and self.insecure:
+            # Otherwise the CA would be ignored and the exporter would send in plaintext.
+            raise ConfigError(f"{path}.ca_file: set, but {path}.insecure is true; set insecure: false to use TLS")
+        if self.compression not in ("none", "gzip"):
+            raise ConfigError(f"{path}.compression: {self.compression!r} is not one of none, gzip")
+        check_positive(self.timeout_s, f"{path}.timeout_s")
+        check_positive(self.queue_size, f"{path}.queue_size")
+        check_positive(self.num_consumers, f"{path}.num_consumers")
+        check_positive(self.max_elapsed_s, f"{path}.max_elapsed_s")
+
+
+@dataclass
+class OtlpHttpExporterConfig:
+    # The OTLP/HTTP traces URL, e.g. "http://127.0.0.1:4318/v1/traces"; empty: off.
+    endpoint: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    timeout_s: float = 10
+    compression: str = "none"  # none | gzip
+    # Retry a failed export with exponential backoff for at most this long before dropping (and counting) it.
+    max_elapsed_s: float = 300
+    # PEM roots that verify an https endpoint's certificate; empty: the system's.
+    ca_file: str = ""
+
+    def validate(self, path: str) -> None:
+        if self.endpoint and not self.endpoint.startswith(("http://", "https://")):
+            raise ConfigError(f"{path}.endpoint: {self.endpoint!r} is not an http:// or https:// URL")
+        if self.compression not in ("none", "gzip"):
+            raise ConfigError(f"{path}.compression: {self.compression!r} is not one of none, gzip")
+        check_positive(self.timeout_s, f"{path}.timeout_s")
+        check_positive(self.max_elapsed_s, f"{path}.max_elapsed_s")
+
+
+@dataclass
+class ConsoleExporterConfig:
+    # Verdicts to stdout, one JSON object per line; on by itself when no other exporter is configured.
+    enabled: bool = False
+
+
+@dataclass
+class FileExporterConfig:
+    # Every forwarded request and every verdict appended as OTLP/JSON lines; empty: off.
+    path: str = ""
+
+
+@dataclass
+class ExportersConfig:
+    otlp: OtlpExporterConfig = field(default_factory=OtlpExporterConfig)
+    otlp_http: OtlpHttpExporterConfig = field(default_factory=OtlpHttpExporterConfig)
+    console: ConsoleExporterConfig = field(default_factory=ConsoleExporterConfig)
+    file: FileExporterConfig = field(default_factory=FileExporterConfig)
+
+    @property
+    def downstream_configured(self) -> bool:
+        return bool(self.otlp.endpoint or self.otlp_http.endpoint or self.file.path)

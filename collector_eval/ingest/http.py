@@ -1,0 +1,164 @@
+"""OTLP/HTTP receiver: `POST /v1/traces` with a protobuf or OTLP/JSON body, optionally gzip-compressed.
+
+Everything past decoding is TraceReceiver.ingest, the gRPC receiver's own path, so a 200 means what an
+OK means there: the spans are buffered and queued for forwarding. Status codes follow the OTLP/HTTP
+spec: 400 undecodable (do not retry), 401 no valid bearer token, 413 over the size limit, 415 a content
+type or encoding other than protobuf/JSON and gzip, 503 with Retry-After when Redis or the forward
+queue cannot take more (retry). Answers, errors included, are in the request's encoding: an
+ExportTraceServiceResponse on success, a google.rpc.Status otherwise.
+"""
+from __future__ import annotations
+
+import json
+import ssl
+import zlib
+
+from aiohttp import web
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from google.rpc import code_pb2, status_pb2
+
+from collector_eval.ingest.auth import DENIED_MESSAGE, BearerTokenAuth
+from collector_eval.ingest.grpc import RETRY_AFTER_S, Refusal, Refused, TraceReceiver
+from collector_eval.ingest.options import HttpReceiverConfig
+from collector_eval.net.http_server import start_site
+from collector_eval.otlp.json_format import load_otlp_json
+
+PATH = "/v1/traces"
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+_GZIP = ("gzip", "x-gzip")
+_IDENTITY = ("", "identity")
+
+
+class _Refusal(Exception):
+    """An answer other than 200, raised where the check fails so that each check stays one line."""
+
+    def __init__(self, status: int, code: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+class HttpTraceReceiver:
+    def __init__(self, receiver: TraceReceiver, max_request_size_mib: float, auth: BearerTokenAuth | None = None):
+        self._receiver = receiver
+        self._auth = auth
+        self._max_bytes = int(max_request_size_mib * 1024 * 1024)
+
+    @property
+    def stats(self):
+        return self._receiver.stats
+
+    def app(self) -> web.Application:
+        # gzip of incompressible data is a little larger than the data: the limit applies to the
+        # decompressed body, so the compressed one gets that much more room.
+        app = web.Application(client_max_size=self._max_bytes + self._max_bytes // 100 + 1024)
+        app.router.add_post(PATH, self.export)
+        return app
+
+    async def export(self, request: web.Request) -> web.Response:
+        encoding = JSON if request.content_type == JSON else PROTOBUF
+        try:
+            self._authenticate(request)
+            raw, decoded = await self._decode(request)
+            try:
+                response = await self._receiver.ingest(raw, decoded)
+            except Refused as refused:
+                if refused.reason == Refusal.INVALID:
+                    raise _Refusal(400, code_pb2.INVALID_ARGUMENT, refused.message) from None
+                raise _Refusal(
+                    503, code_pb2.UNAVAILABLE, refused.message, {"Retry-After": str(RETRY_AFTER_S)}
+                ) from None
+        except _Refusal as refusal:
+            status = status_pb2.Status(code=refusal.code, message=refusal.message)
+            return _respond(refusal.status, status, encoding, refusal.headers)
+        return _respond(200, response, encoding)
+
+    def _authenticate(self, request: web.Request) -> None:
+        if self._auth is None:
+            return
+        # The gRPC interceptor's own check, so both protocols accept exactly the same tokens.
+        metadata = [("authorization", value) for value in request.headers.getall("Authorization", [])]
+        if not self._auth.authorized(metadata):
+            self.stats.refused_unauthenticated += 1
+            raise _Refusal(401, code_pb2.UNAUTHENTICATED, DENIED_MESSAGE, {"WWW-Authenticate": "Bearer"})
+
+    async def _decode(self, request: web.Request) -> tuple[bytes, Message | None]:
+        """The request's protobuf bytes, and the decoded request when decoding JSON produced it."""
+        if request.content_type not in (PROTOBUF, JSON):
+            self.stats.refused_invalid += 1
+            raise _Refusal(415, code_pb2.INVALID_ARGUMENT, f"unsupported Content-Type {request.content_type!r}; send {PROTOBUF} or {JSON}")
+        content_encoding = request.headers.get("Content-Encoding", "").strip().lower()
+        if content_encoding not in _GZIP + _IDENTITY:
+            self.stats.refused_invalid += 1
+            raise _Refusal(415, code_pb2.INVALID_ARGUMENT, f"unsupported Content-Encoding {content_encoding!r}; send gzip or none")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise self._too_large() from None
+        if content_encoding in _GZIP:
+            body = self._gunzip(body)
+        elif len(body) > self._max_bytes:
+            raise self._too_large()
+        if request.content_type == PROTOBUF:
+            return body, None  # ingest decodes it, as for gRPC
+        return self._from_json(body)
+
+    def _gunzip(self, data: bytes) -> bytes:
+        # Decompressed with a cap, so a small gzip bomb is refused before it fills memory.
+        out: list[bytes] = []
+        size = 0
+        try:
+            while data:  # a gzip stream may hold several members
+                member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                out.append(member.decompress(data, self._max_bytes - size + 1))
+                size += len(out[-1])
+                if size > self._max_bytes:
+                    raise self._too_large()
+                if not member.eof:
+                    raise zlib.error("truncated gzip stream")
+                data = member.unused_data
+        except zlib.error as exc:
+            self.stats.refused_invalid += 1
+            raise _Refusal(400, code_pb2.INVALID_ARGUMENT, f"body is not valid gzip: {exc}") from None
+        return b"".join(out)
+
+    def _from_json(self, body: bytes) -> tuple[bytes, Message]:
+        try:
+            text = body.decode("utf-8")
+            # load_otlp_json takes text that starts with "{" as JSON and anything else as a file
+            # path: a body must never be read as a path.
+            if not text.lstrip().startswith("{"):
+                raise ValueError("expected a JSON object")
+            decoded = load_otlp_json(text)
+        except (UnicodeDecodeError, ValueError) as exc:
+            self.stats.refused_invalid += 1
+            raise _Refusal(400, code_pb2.INVALID_ARGUMENT, f"not an OTLP/JSON ExportTraceServiceRequest: {exc}") from None
+        # The router reads the protobuf encoding, and it is what goes downstream.
+        return decoded.SerializeToString(), decoded
+
+    def _too_large(self) -> _Refusal:
+        self.stats.refused_too_large += 1
+        return _Refusal(
+            413, code_pb2.RESOURCE_EXHAUSTED, f"request larger than receiver.http.max_request_size_mib ({self._max_bytes} bytes)"
+        )
+
+
+def _respond(status: int, message: Message, encoding: str, headers: dict[str, str] | None = None) -> web.Response:
+    if encoding == JSON:
+        body = json.dumps(json_format.MessageToDict(message)).encode()
+    else:
+        body = message.SerializeToString()
+    return web.Response(status=status, body=body, content_type=encoding, headers=headers)
+
+
+async def start_http_receiver(
+    cfg: HttpReceiverConfig,
+    receiver: HttpTraceReceiver,
+    share_port: bool = False,
+    ssl_context: ssl.SSLContext | None = None,
+) -> tuple[web.AppRunner, int]:
+    # Decompression is ours (_gunzip), with the size cap applied to the decompressed body.
+    return await start_site(
+        receiver.app(), cfg.endpoint, "receiver.http.endpoint", share_port=share_port, ssl_context=ssl_context, auto_decompress=False
+    )

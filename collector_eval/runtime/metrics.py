@@ -1,0 +1,216 @@
+"""Prometheus metrics of one Service, in a registry of its own (tests run several services in one
+process, and a process-wide registry would mix their figures).
+
+The components keep plain counters (ReceiverStats, Forwarder.forwarded_spans, EvaluationWorker.
+evaluations, ...) that a collector reads at scrape time: they need no metrics library and pay nothing
+between scrapes. Figures that live in Redis (the job stream, the outbox) are read just before each
+scrape by refresh(). Only the judge's latency is observed as it happens, into a histogram.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from redis.exceptions import ResponseError
+
+from collector_eval.evaluation.worker import GROUP as EVALUATORS
+from collector_eval.evaluation.worker import EvaluationWorker
+from collector_eval.export.outbox import OutboxPublisher
+from collector_eval.ingest.auth import BearerTokenAuth
+from collector_eval.ingest.forwarder import Forwarder
+from collector_eval.ingest.grpc import TraceReceiver
+from collector_eval.ingest.http import HttpTraceReceiver
+from collector_eval.sessions.keys import Keys
+from collector_eval.sessions.triggers import DuePoller
+from collector_eval.store.client import REDIS_ERRORS, Client
+from collector_eval.store.streams import StreamGroup
+
+
+class Watched(Protocol):
+    """What the metrics read of a running service: each component keeps its own counters, and the
+    collector reads them at scrape time (no counter is copied, so none can drift)."""
+
+    receiver: TraceReceiver | None
+    http_receiver: HttpTraceReceiver | None
+    auth: BearerTokenAuth | None
+    forwarder: Forwarder | None
+    worker: EvaluationWorker | None
+    jobs: list[StreamGroup]
+    publisher: OutboxPublisher | None
+    poller: DuePoller | None
+
+log = logging.getLogger(__name__)
+
+PREFIX = "collector_eval"
+# Judge calls take from a fraction of a second (a small local model) to minutes (retries, long sessions).
+JUDGE_LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
+REDIS_TIMEOUT_S = 2
+
+
+@dataclass
+class RedisFigures:
+    up: bool = False
+    jobs_queued: int = 0
+    jobs_pending: int = 0
+    outbox_depth: int = 0
+    outbox_overflows: int = 0
+    errors: int = 0  # failed refreshes
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
+    redis_figures: RedisFigures = field(default_factory=RedisFigures)
+
+    def __post_init__(self) -> None:
+        self.judge_latency = Histogram(
+            f"{PREFIX}_judge_request_duration_seconds",
+            "Duration of one request to the judge server (each retry is a request of its own).",
+            buckets=JUDGE_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def watch(self, service: Watched) -> None:
+        """Expose the counters of service's components (read at each scrape, so components started
+        later are seen too)."""
+        self.registry.register(_ServiceCollector(service, self.redis_figures))
+
+    async def refresh(self, client: Client, keys: Keys) -> None:
+        """Read the job stream and outbox figures from Redis; on failure keep none (redis_up 0)."""
+        figures = self.redis_figures
+        try:
+            jobs_queued, outbox_depth, overflows, pending = await asyncio.wait_for(_read(client, keys), REDIS_TIMEOUT_S)
+        except (*REDIS_ERRORS, asyncio.TimeoutError, OSError) as exc:
+            figures.up = False
+            figures.errors += 1
+            log.debug("metrics: cannot read Redis figures: %s", exc)
+            return
+        figures.up = True
+        figures.jobs_queued, figures.jobs_pending = int(jobs_queued), int(pending)
+        figures.outbox_depth, figures.outbox_overflows = int(outbox_depth), int(overflows or 0)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+async def _read(client: Client, keys: Keys) -> tuple:
+    """Job and outbox figures summed over the shards."""
+    pipe = client.pipeline(transaction=False)
+    for shard in keys.shards:
+        pipe.xlen(shard.jobs)
+        pipe.xlen(shard.outbox)
+        pipe.get(shard.outbox_overflow)
+    replies = await pipe.execute()
+    jobs_queued, outbox_depth = sum(replies[0::3]), sum(replies[1::3])
+    overflows = sum(int(n or 0) for n in replies[2::3])
+    pending = 0
+    for shard in keys.shards:
+        try:
+            pending += (await client.xpending(shard.jobs, EVALUATORS))["pending"]
+        except ResponseError:  # NOGROUP: no worker has read the stream yet
+            pass
+    return jobs_queued, outbox_depth, overflows, pending
+
+
+def _counter(name: str, doc: str, labels: list[str], values: dict[tuple[str, ...], float]) -> Metric:
+    family = CounterMetricFamily(f"{PREFIX}_{name}", doc, labels=labels)
+    for label_values, value in values.items():
+        family.add_metric(list(label_values), value)
+    return family
+
+
+def _gauge(name: str, doc: str, value: float) -> Metric:
+    return GaugeMetricFamily(f"{PREFIX}_{name}", doc, value=value)
+
+
+class _ServiceCollector(Collector):
+    def __init__(self, service: Watched, redis_figures: RedisFigures):
+        self._service = service
+        self._redis = redis_figures
+
+    def collect(self) -> Iterator[Metric]:
+        svc = self._service
+        receivers = {"grpc": svc.receiver, "http": svc.http_receiver}
+        stats = {protocol: r.stats for protocol, r in receivers.items() if r is not None}
+        grpc_unauthenticated = svc.auth.refused if svc.auth is not None else 0
+
+        yield _counter(
+            "spans_received", "Spans accepted: buffered in Redis and queued for forwarding.", ["protocol"],
+            {(p,): s.spans for p, s in stats.items()},
+        )
+        spans_refused: dict[tuple[str, ...], float] = {}
+        requests_refused: dict[tuple[str, ...], float] = {}
+        for p, s in stats.items():
+            spans_refused[(p, "rejected")] = s.rejected_spans
+            spans_refused[(p, "unavailable")] = s.refused_unavailable_spans
+            requests_refused[(p, "invalid")] = s.refused_invalid
+            requests_refused[(p, "unavailable")] = s.refused_unavailable
+            requests_refused[(p, "too_large")] = s.refused_too_large
+            unauthenticated = grpc_unauthenticated if p == "grpc" else s.refused_unauthenticated
+            requests_refused[(p, "unauthenticated")] = unauthenticated
+        yield _counter(
+            "spans_refused",
+            "Spans of decodable requests not accepted: rejected one by one (partial_success), or in a "
+            "request refused as unavailable (the sender retries them).",
+            ["protocol", "reason"], spans_refused,
+        )
+        yield _counter(
+            "requests_refused", "Export requests refused whole, by reason.", ["protocol", "reason"], requests_refused
+        )
+        yield _counter(
+            "sessions_buffered", "Sessions that received spans, counted once per Export request.", [],
+            {(): sum(s.sessions for s in stats.values())},
+        )
+
+        forwarder = svc.forwarder
+        if forwarder is not None:
+            yield _counter("spans_forwarded", "Spans the downstream accepted.", [], {(): forwarder.forwarded_spans})
+            yield _counter(
+                "spans_forward_dropped", "Spans given up on after exporters.otlp.max_elapsed_s of retries, or refused by the downstream.",
+                [], {(): forwarder.dropped_spans},
+            )
+            yield _gauge("forward_queue_depth", "Export requests waiting to be forwarded.", forwarder.depth)
+
+        worker = svc.worker
+        if worker is not None:
+            yield _counter(
+                "evaluations", "Evaluator runs, by evaluator and outcome (ok, error, skipped).", ["evaluator", "outcome"],
+                dict(worker.evaluations),
+            )
+            yield _counter(
+                "judge_tokens", "Judge tokens spent, failed attempts included.", ["type"],
+                {("input",): worker.judge_tokens["input"], ("output",): worker.judge_tokens["output"]},
+            )
+            yield _counter("verdicts", "Verdicts committed to the outbox.", [], {(): worker.verdicts})
+        if svc.jobs:
+            yield _counter("jobs_reclaimed", "Jobs taken over from a consumer that died.", [], {(): sum(j.reclaimed for j in svc.jobs)})
+        publisher = svc.publisher
+        if publisher is not None:
+            yield _counter("verdicts_published", "Verdicts the downstream (or stdout) took.", [], {(): publisher.published})
+            yield _counter("verdicts_dropped", "Verdicts the downstream refused outright.", [], {(): publisher.dropped})
+
+        redis_errors = {
+            ("receiver",): sum(s.redis_errors for s in stats.values()),
+            ("worker",): worker.redis_errors if worker is not None else 0,
+            ("outbox",): publisher.redis_errors if publisher is not None else 0,
+            ("triggers",): svc.poller.redis_errors if svc.poller is not None else 0,
+            ("metrics",): self._redis.errors,
+        }
+        yield _counter("redis_errors", "Redis commands that failed, by component.", ["component"], redis_errors)
+
+        figures = self._redis
+        yield _gauge("redis_up", "1 when Redis answered the figures read for this scrape.", int(figures.up))
+        if figures.up:
+            yield _gauge("jobs_queued", "Evaluation jobs in the job stream (waiting or being judged).", figures.jobs_queued)
+            yield _gauge("jobs_pending", "Evaluation jobs taken by a worker and not yet acknowledged.", figures.jobs_pending)
+            yield _gauge("outbox_depth", "Verdicts in the outbox waiting for the downstream.", figures.outbox_depth)
+            yield _counter(
+                "outbox_overflows", "Verdicts that waited because the outbox was full (all replicas).", [],
+                {(): figures.outbox_overflows},
+            )
