@@ -11,6 +11,7 @@ show any lag of the sender itself, from its scheduled time).
 
 Prints one JSON line of figures. Usage: python bench/ack_latency.py [--seconds 10] [--max-rate SPANS_PER_S]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -117,8 +118,12 @@ def main() -> None:
     parser.add_argument("--probe-seconds", type=float, default=5, help="time of the maximum-rate probe")
     parser.add_argument("--max-rate", type=float, help="maximum rate in spans/s (skips the probe)")
     parser.add_argument("--load-fraction", type=float, default=0.5)
-    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="service processes (config `processes`)")
-    parser.add_argument("--acknowledge", choices=["queued", "forwarded"], default="queued", help="config `receiver.acknowledge`")
+    parser.add_argument(
+        "--processes", type=int, default=os.cpu_count() or 1, help="service processes (config `processes`)"
+    )
+    parser.add_argument(
+        "--acknowledge", choices=["queued", "forwarded"], default="queued", help="config `receiver.acknowledge`"
+    )
     args = parser.parse_args()
 
     batches = make_batches(50)
@@ -131,7 +136,10 @@ def main() -> None:
         else:
             probe = probe_max_rate(redis_url, batches, args.probe_seconds, args.processes)
             max_rate = probe["spans_per_s"]
-            probe = {"source": f"closed-loop probe, {args.probe_seconds:g} s", "refused_requests": probe["refused_requests"]}
+            probe = {
+                "source": f"closed-loop probe, {args.probe_seconds:g} s",
+                "refused_requests": probe["refused_requests"],
+            }
             redis.Redis.from_url(redis_url).flushall()  # the probe's spans: not this phase's business
 
         rate = max_rate * args.load_fraction / SPANS_PER_BATCH  # requests/s
@@ -182,7 +190,9 @@ def main() -> None:
             "service_cpu_cores": round((cpu_after[0] - cpu_before[0]) / cpu_wall, 2),
             "redis_cpu_cores": round((cpu_after[1] - cpu_before[1]) / cpu_wall, 2),
             # Service CPU per acknowledged 512-span request (receive, route, buffer and forward it).
-            "service_cpu_ms_per_request": round((cpu_after[0] - cpu_before[0]) * 1000 / max(run["acknowledged_all"], 1), 2),
+            "service_cpu_ms_per_request": round(
+                (cpu_after[0] - cpu_before[0]) * 1000 / max(run["acknowledged_all"], 1), 2
+            ),
             # Every process of this benchmark (load generator, service, Redis, sink), and the rest of
             # the machine: other people's work on a shared machine disturbs the tail.
             **machine,

@@ -7,6 +7,7 @@ judge), corpus sessions copied with fresh ids, and percentiles.
 
 Role processes: python bench/common.py sink|carrier-sink PORT, python bench/common.py judge
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -172,7 +173,9 @@ class ServiceProcess:
     """`collector-eval serve` in its own process(es), with the given Redis and downstream and any
     config overrides; stop() is a graceful SIGTERM, which drains the forward queue."""
 
-    def __init__(self, redis_url: str, downstream_port: int | None, overrides: dict | None = None, judge_key: bool = False):
+    def __init__(
+        self, redis_url: str, downstream_port: int | None, overrides: dict | None = None, judge_key: bool = False
+    ):
         self.port = free_port()
         config = {
             "receiver": {"grpc": {"endpoint": f"127.0.0.1:{self.port}", "max_recv_msg_size_mib": 64}},
@@ -201,9 +204,18 @@ class ServiceProcess:
         assert self.proc is not None
         return self.proc.pid
 
-    def start(self) -> "ServiceProcess":
+    def start(self) -> ServiceProcess:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "collector_eval.cli", "serve", "--config", str(self._path), "--log-level", "WARNING"],
+            [
+                sys.executable,
+                "-m",
+                "collector_eval.cli",
+                "serve",
+                "--config",
+                str(self._path),
+                "--log-level",
+                "WARNING",
+            ],
             cwd=ROOT,
             env=self._env,
         )
@@ -269,7 +281,9 @@ def corpus_session(folder: str) -> tuple[ExportTraceServiceRequest, dict]:
     return load_otlp_json(CORPUS / folder / "otlp.json"), json.loads((CORPUS / folder / "expected.json").read_text())
 
 
-def fresh_copy(request: ExportTraceServiceRequest, old_session_id: str, new_session_id: str, rnd: random.Random) -> ExportTraceServiceRequest:
+def fresh_copy(
+    request: ExportTraceServiceRequest, old_session_id: str, new_session_id: str, rnd: random.Random
+) -> ExportTraceServiceRequest:
     """The same spans with new trace and span ids (parents and links kept consistent) and the session
     id replaced wherever an attribute (of a span or a resource) carries it."""
     out = copy.deepcopy(request)
@@ -287,7 +301,11 @@ def fresh_copy(request: ExportTraceServiceRequest, old_session_id: str, new_sess
         swap(rs.resource.attributes)
         for ss in rs.scope_spans:
             for span in ss.spans:
-                span.trace_id, span.span_id, span.parent_span_id = tid(span.trace_id), sid(span.span_id), sid(span.parent_span_id)
+                span.trace_id, span.span_id, span.parent_span_id = (
+                    tid(span.trace_id),
+                    sid(span.span_id),
+                    sid(span.parent_span_id),
+                )
                 for link in span.links:
                     link.trace_id, link.span_id = tid(link.trace_id), sid(link.span_id)
                 swap(span.attributes)

@@ -4,6 +4,7 @@ sink that drops) against a parse-and-drop OTLP/gRPC receiver, in the same run wi
 Prints one JSON line of figures. Usage: python bench/ingest.py [--seconds 10] [--concurrency 16]
 [--cluster 3] (a Redis Cluster of that many primaries on loopback instead of one redis-server)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -92,7 +93,11 @@ async def serve_until_sigterm(port: int, export) -> None:
         [
             grpc.method_handlers_generic_handler(
                 "opentelemetry.proto.collector.trace.v1.TraceService",
-                {"Export": grpc.unary_unary_rpc_method_handler(export, None, ExportTraceServiceResponse.SerializeToString)},
+                {
+                    "Export": grpc.unary_unary_rpc_method_handler(
+                        export, None, ExportTraceServiceResponse.SerializeToString
+                    )
+                },
             )
         ]
     )
@@ -209,7 +214,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="service processes (config `processes`)")
+    parser.add_argument(
+        "--processes", type=int, default=os.cpu_count() or 1, help="service processes (config `processes`)"
+    )
     parser.add_argument("--cluster", type=int, default=0, help="run on a Redis Cluster of this many primaries")
     parser.add_argument("--role", choices=["sink", "parse-sink"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -227,7 +234,9 @@ def main() -> None:
         sink_port, parse_port, service_port = free_port(), free_port(), free_port()
         for role, port in (("sink", sink_port), ("parse-sink", parse_port)):
             procs.append(
-                subprocess.Popen([sys.executable, __file__, "--role", role, "--port", str(port)], stdout=subprocess.PIPE, text=True)
+                subprocess.Popen(
+                    [sys.executable, __file__, "--role", role, "--port", str(port)], stdout=subprocess.PIPE, text=True
+                )
             )
         config = Path(tempfile.mkdtemp()) / "bench.yaml"
         config.write_text(

@@ -12,6 +12,7 @@ session).
 
 Prints one JSON line of figures. Usage: python bench/judge_tokens.py
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,6 +45,7 @@ try:
 
     COUNTER = "collector_eval.evaluation.tokens.count_tokens (tiktoken cl100k_base)"
 except ImportError:  # a tree without the tokenizer: the rule of thumb
+
     def count_tokens(text: str) -> int:
         return math.ceil(len(text) / 4)
 
@@ -144,11 +146,15 @@ def main() -> None:
         "total_naive_dump_tokens": total_dump,
         "ratio_total": round(total_in / total_dump, 3) if total_dump else None,
         "ratio_max": max((s["ratio"] for s in judged), default=None),
-        "ratio_with_response_format_total": round(sum(s["judge_input_tokens"] + s["response_format_tokens"] for s in judged) / total_dump, 3)
+        "ratio_with_response_format_total": round(
+            sum(s["judge_input_tokens"] + s["response_format_tokens"] for s in judged) / total_dump, 3
+        )
         if total_dump
         else None,
         "ratio_with_response_format_max": max((s["ratio_with_response_format"] for s in judged), default=None),
-        "ratio_transcript_only_total": round(sum(s["transcript_tokens"] or 0 for s in judged) / total_dump, 3) if total_dump else None,
+        "ratio_transcript_only_total": round(sum(s["transcript_tokens"] or 0 for s in judged) / total_dump, 3)
+        if total_dump
+        else None,
         "target_ratio": 0.3,
     }
     print(json.dumps(figures))

@@ -13,6 +13,7 @@ are divided by the spans buffered. A span's protobuf size is its serialized `Spa
 
 Prints one JSON line of figures. Usage: python bench/redis_memory.py [--batches 100] [--copies 300]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -144,7 +145,9 @@ def measure(redis_url: str, sink_port: int, name: str, requests: list[bytes]) ->
         # Not what the service does: what the same chunks would take compressed (zlib level 1), each alone.
         "stored_payload_zlib1_bytes_per_span": round(compressed / spans, 1),
         "redis_used_memory_bytes_per_span": round(per_span, 1),
-        "redis_dataset_bytes_per_span": round((after["used_memory_dataset"] - before["used_memory_dataset"]) / spans, 1),
+        "redis_dataset_bytes_per_span": round(
+            (after["used_memory_dataset"] - before["used_memory_dataset"]) / spans, 1
+        ),
         "redis_memory_usage_bytes_per_span": round(key_bytes / spans, 1),
         "keys": len(keys),
         "ratio_to_span_protobuf": round(per_span / span_size, 3),

@@ -12,6 +12,7 @@ verdict at once. Measured once per `jobs.poll_interval_s` given (default: the bu
 
 Prints one JSON line of figures. Usage: python bench/verdict_latency.py [--sessions 200] [--rate 20]
 """
+
 from __future__ import annotations
 
 import argparse

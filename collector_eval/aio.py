@@ -1,4 +1,5 @@
 """asyncio helpers shared by the service's components."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,5 +1,6 @@
 """The one retry policy: exponential backoff with equal jitter, and the server's own Retry-After
 when it sends one. The judge, every exporter and the outbox wait through it."""
+
 from __future__ import annotations
 
 import random

@@ -4,6 +4,7 @@ Stages pass these to one another; keeping them here, below every stage, is what 
 way (ingest -> sessions, evaluation -> sessions and export, never back). Vocabularies are StrEnums
 because their values travel as plain strings: span attributes, Redis hash fields, Lua scripts.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

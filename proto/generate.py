@@ -7,6 +7,7 @@ the package needs no protoc); tests/test_control_proto.py runs it into a tempora
 checks the checked-in files are what it writes, byte for byte. The output embeds the grpcio-tools and
 protobuf versions, so the test extra pins grpcio-tools.
 """
+
 from __future__ import annotations
 
 import sys

@@ -1,5 +1,6 @@
 """Shared fixtures: a private redis-server per test session on a free port, a real OTLP/gRPC
 downstream, a real OpenAI-compatible judge server, and the service itself."""
+
 from __future__ import annotations
 
 import itertools

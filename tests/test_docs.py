@@ -4,6 +4,7 @@ carries a valid collector-eval config, the manifests agree with each other on po
 the documented output formats (docs/output.md) and commands (docs/cli.md) are the ones produced,
 docs/evaluators.md is the catalog's own rendering, docs/ARCHITECTURE.md states the import rule `make lint`
 enforces, and every link, repository path and code reference in the docs resolves."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -51,7 +52,9 @@ CONTROL = page("control.md")
 
 CONFIG_PATH = "/etc/collector-eval/config.yaml"
 
-YAML_FILES = sorted(ROOT.glob("deploy/**/*.yaml")) + sorted(ROOT.glob("deploy/**/*.yml")) + [ROOT / "docker-compose.yml"]
+YAML_FILES = (
+    sorted(ROOT.glob("deploy/**/*.yaml")) + sorted(ROOT.glob("deploy/**/*.yml")) + [ROOT / "docker-compose.yml"]
+)
 TYPE_NAMES = {
     str: "string",
     float: "number",
@@ -260,8 +263,6 @@ def test_transcript_sample_is_what_the_command_prints(capsys):
 # ------------------------------------------------------------------------------------------- output format
 
 
-
-
 def _all_results() -> list[EvaluationResult]:
     ok = EvaluationResult(
         name="goal_completeness",
@@ -347,8 +348,13 @@ def test_repository_paths_and_code_references_exist(path):
     for name in re.findall(r"`((?:collector_eval|tests|bench|deploy|proto)/[\w./-]*)", text):
         assert (ROOT / name).exists(), f"{path.name}: `{name}` does not exist"
     attribute_prefixes = (
-        "collector_eval.tenant", "collector_eval.revision", "collector_eval.trigger", "collector_eval.session.",
-        "collector_eval.transcript.", "collector_eval.evaluation.", "collector_eval.redaction.",
+        "collector_eval.tenant",
+        "collector_eval.revision",
+        "collector_eval.trigger",
+        "collector_eval.session.",
+        "collector_eval.transcript.",
+        "collector_eval.evaluation.",
+        "collector_eval.redaction.",
     )
     for name, call in re.findall(r"`(collector_eval(?:\.[\w<>]+)+)(\(?)", text):
         if name == "collector_eval.v1.Control":
@@ -399,7 +405,11 @@ def test_yaml_parses(path):
 
 
 def test_deploy_collector_eval_configs_are_valid():
-    for name in ("deploy/compose/collector-eval.yaml", "deploy/docker/config.yaml", "deploy/collector/collector-eval.yaml"):
+    for name in (
+        "deploy/compose/collector-eval.yaml",
+        "deploy/docker/config.yaml",
+        "deploy/collector/collector-eval.yaml",
+    ):
         load_config_file(ROOT / name)
     config_map, _ = sidecar()
     config_from_dict(yaml.safe_load(config_map["data"]["config.yaml"]))
@@ -561,7 +571,10 @@ def test_an_exporter_configured_only_by_the_documented_env_vars_gets_its_session
         "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
         "OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20$COLLECTOR_EVAL_TOKEN",
     }
-    judge.default = {"intentions": [{"intention": "a name", "evidence": "Sunny", "resolved": True}], "explanation": "ok"}
+    judge.default = {
+        "intentions": [{"intention": "a name", "evidence": "Sunny", "resolved": True}],
+        "explanation": "ok",
+    }
     svc = service(receiver={"grpc": {"endpoint": "127.0.0.1:0", "auth": {"tokens": ["docs-token"]}}})
     # The proxy sees the bytes on the wire: gzip shows as a request far smaller than its content.
     proxy = ByteCountingProxy(svc.service.port)
@@ -582,7 +595,9 @@ def test_an_exporter_configured_only_by_the_documented_env_vars_gets_its_session
             "llm.output_messages.0.message.content": long_answer,
         },
     ).end()
-    tracer.start_span("session end", attributes={"session.id": "sess-docs", "tag.tags": ["session_status:completed"]}).end()
+    tracer.start_span(
+        "session end", attributes={"session.id": "sess-docs", "tag.tags": ["session_status:completed"]}
+    ).end()
     provider.force_flush()
     try:
         sink.wait_for(lambda s: len(s.carriers()) == 1)

@@ -1,4 +1,5 @@
 """`collector-eval check-config FILE`: validate a config file and print the effective config."""
+
 from __future__ import annotations
 
 import dataclasses

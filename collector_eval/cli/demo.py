@@ -1,6 +1,7 @@
 """`collector-eval demo`: sends a built-in multi-turn chat session, recorded the way OpenInference
 instruments an OpenAI app, through the OpenTelemetry SDK to a running service, then polls the control
 API until the session's verdict is in and prints it."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,14 +13,20 @@ import uuid
 TENANT = "collector-eval-demo"
 # Three requests, one of which the assistant cannot fulfil: goal completeness has something to find.
 TURNS = [
-    ("Hi! Can you suggest a name for my new golden retriever puppy?",
-     "How about \"Sunny\"? It suits a golden retriever's bright, friendly personality."),
-    ("Great, I like Sunny. Please book a vet appointment for Sunny next Tuesday at 10am.",
-     "I'm sorry, but I can't book appointments: I don't have access to any calendar or booking system. "
-     "You could call your vet's office directly or use their online booking page."),
-    ("OK, I'll call them. What vaccinations does a puppy need in its first year?",
-     "In the first year a puppy typically needs the core vaccines: distemper, parvovirus, adenovirus "
-     "(hepatitis) and rabies. Your vet may also recommend Bordetella, leptospirosis and Lyme vaccines."),
+    (
+        "Hi! Can you suggest a name for my new golden retriever puppy?",
+        'How about "Sunny"? It suits a golden retriever\'s bright, friendly personality.',
+    ),
+    (
+        "Great, I like Sunny. Please book a vet appointment for Sunny next Tuesday at 10am.",
+        "I'm sorry, but I can't book appointments: I don't have access to any calendar or booking system. "
+        "You could call your vet's office directly or use their online booking page.",
+    ),
+    (
+        "OK, I'll call them. What vaccinations does a puppy need in its first year?",
+        "In the first year a puppy typically needs the core vaccines: distemper, parvovirus, adenovirus "
+        "(hepatitis) and rabies. Your vet may also recommend Bordetella, leptospirosis and Lyme vaccines.",
+    ),
 ]
 POLL_INTERVAL_S = 0.5
 
@@ -29,10 +36,16 @@ def add_parser(sub) -> None:
     from collector_eval.control.client import DEFAULT_ENDPOINT
 
     demo = sub.add_parser("demo", help="send a built-in chat session to a running service and print its verdict")
-    demo.add_argument("--endpoint", default="127.0.0.1:4317", help="the service's OTLP/gRPC receiver (default 127.0.0.1:4317)")
+    demo.add_argument(
+        "--endpoint", default="127.0.0.1:4317", help="the service's OTLP/gRPC receiver (default 127.0.0.1:4317)"
+    )
     add_client_arguments(demo, DEFAULT_ENDPOINT, flag="--control-endpoint")
-    demo.add_argument("--timeout", type=float, default=120, metavar="SECONDS", help="how long to wait for the verdict (default 120)")
-    demo.add_argument("--json", action="store_true", help="print the judged session as JSON instead of lines for people")
+    demo.add_argument(
+        "--timeout", type=float, default=120, metavar="SECONDS", help="how long to wait for the verdict (default 120)"
+    )
+    demo.add_argument(
+        "--json", action="store_true", help="print the judged session as JSON instead of lines for people"
+    )
     demo.set_defaults(run=run)
 
 
@@ -47,7 +60,11 @@ def build_session(tracer, session_id: str) -> None:
         with tracer.start_as_current_span(
             "chat_turn", attributes={"session.id": session_id, "openinference.span.kind": "CHAIN", "input.value": user}
         ) as root:
-            attrs: dict[str, object] = {"session.id": session_id, "openinference.span.kind": "LLM", "llm.model_name": "gpt-4o-mini"}
+            attrs: dict[str, object] = {
+                "session.id": session_id,
+                "openinference.span.kind": "LLM",
+                "llm.model_name": "gpt-4o-mini",
+            }
             for i, (role, content) in enumerate(history):
                 attrs[f"llm.input_messages.{i}.message.role"] = role
                 attrs[f"llm.input_messages.{i}.message.content"] = content
@@ -89,7 +106,10 @@ def send(args: argparse.Namespace, token: str, session_id: str) -> int:
     )
     try:
         if exporter.export(spans) is not SpanExportResult.SUCCESS:
-            print(f"collector-eval: the service at {args.endpoint} did not accept the spans (see its log)", file=sys.stderr)
+            print(
+                f"collector-eval: the service at {args.endpoint} did not accept the spans (see its log)",
+                file=sys.stderr,
+            )
             return 0
     finally:
         exporter.shutdown()
@@ -127,5 +147,8 @@ def run(args: argparse.Namespace) -> int:
                     print(json.dumps(found, ensure_ascii=False) if args.json else describe(found))
                     return 0
             time.sleep(POLL_INTERVAL_S)
-    print(f"collector-eval: no verdict within {args.timeout:g} s (last state: {state or 'not buffered'}); see the service's log", file=sys.stderr)
+    print(
+        f"collector-eval: no verdict within {args.timeout:g} s (last state: {state or 'not buffered'}); see the service's log",
+        file=sys.stderr,
+    )
     return 1

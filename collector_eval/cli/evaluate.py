@@ -1,6 +1,7 @@
 """`collector-eval evaluate FILE`: judges the sessions of an OTLP/JSON file offline, with no Redis and
 no server, through the same code the service's worker judges with. For backfills, and for trying a
 custom judge on recorded data."""
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,9 @@ def add_parser(sub) -> None:
         nargs="+",
         help='OTLP/JSON files: traces ({"resourceSpans": [...]}) and logs ({"resourceLogs": [...]}); or one object per line',
     )
-    evaluate.add_argument("--config", metavar="FILE", help="config file: evaluators, judge, session id attributes and tenant key")
+    evaluate.add_argument(
+        "--config", metavar="FILE", help="config file: evaluators, judge, session id attributes and tenant key"
+    )
     evaluate.set_defaults(run=run)
 
 

@@ -1,5 +1,6 @@
 """The command line: one module per command (serve, check-config, transcript, evaluators, evaluate,
 sessions, demo); this one builds the parser and runs the command chosen."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """`collector-eval serve`: run the service, in one process or several sharing the port."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,17 +21,26 @@ log = logging.getLogger(__name__)
 
 def add_parser(sub) -> None:
     serve = sub.add_parser("serve", help="run the service (OTLP/gRPC in, spans and verdicts out)")
-    serve.add_argument("--config", metavar="FILE", help="YAML config file; every key is optional (default: built-in defaults)")
+    serve.add_argument(
+        "--config", metavar="FILE", help="YAML config file; every key is optional (default: built-in defaults)"
+    )
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     serve.add_argument(
-        "--log-format", default="json", choices=["json", "text"], help="stderr logs: one JSON object per line (default), or text"
+        "--log-format",
+        default="json",
+        choices=["json", "text"],
+        help="stderr logs: one JSON object per line (default), or text",
     )
     # Set by the first process for the others it starts when `processes` > 1.
     serve.add_argument("--redis-url", help=argparse.SUPPRESS)
-    serve.set_defaults(run=lambda args: serve_until_stopped(args.config, args.log_level, args.redis_url, args.log_format))
+    serve.set_defaults(
+        run=lambda args: serve_until_stopped(args.config, args.log_level, args.redis_url, args.log_format)
+    )
 
 
-def serve_until_stopped(config_path: str | None, log_level: str, redis_url: str | None, log_format: str = "json") -> int:
+def serve_until_stopped(
+    config_path: str | None, log_level: str, redis_url: str | None, log_format: str = "json"
+) -> int:
     cfg = load_config(config_path)
     logs.configure(log_level, log_format)
     # Before the first record: tokens, header values and the judge's key never reach the log.
@@ -70,11 +80,25 @@ def serve_until_stopped(config_path: str | None, log_level: str, redis_url: str 
                 # One embedded Redis for all processes, owned by this one.
                 embedded = EmbeddedRedis(cfg.redis.embedded_binary)
                 cfg.redis.url = embedded.start()
-            command = [sys.executable, "-m", "collector_eval.cli", "serve", "--log-level", log_level, "--log-format", log_format]
+            command = [
+                sys.executable,
+                "-m",
+                "collector_eval.cli",
+                "serve",
+                "--log-level",
+                log_level,
+                "--log-format",
+                log_format,
+            ]
             command += ["--redis-url", cfg.redis.url] + (["--config", config_path] if config_path else [])
             others = [subprocess.Popen(command) for _ in range(cfg.processes - 1)]
         asyncio.run(run())
-    except (OSError, RuntimeError, RedisServerError, *REDIS_ERRORS) as exc:  # grpc: RuntimeError on a port it cannot bind
+    except (
+        OSError,
+        RuntimeError,
+        RedisServerError,
+        *REDIS_ERRORS,
+    ) as exc:  # grpc: RuntimeError on a port it cannot bind
         print(f"collector-eval: {exc}", file=sys.stderr)
         return 1
     finally:

@@ -1,5 +1,6 @@
 """`collector-eval sessions list|show|end|reevaluate`: the control API from the command line. JSON with
 --json, else lines for people. Exit status 1 when the service refuses or cannot be reached."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,7 +16,9 @@ TOKEN_ENV = "COLLECTOR_EVAL_TOKEN"
 def add_client_arguments(parser: argparse.ArgumentParser, default_endpoint: str, flag: str = "--endpoint") -> None:
     parser.add_argument(flag, default=default_endpoint, help=f"control API host:port (default {default_endpoint})")
     parser.add_argument("--token", default=None, help=f"bearer token (default: ${TOKEN_ENV})")
-    parser.add_argument("--ca-file", default="", metavar="FILE", help="PEM CA that signed the service's certificate (TLS)")
+    parser.add_argument(
+        "--ca-file", default="", metavar="FILE", help="PEM CA that signed the service's certificate (TLS)"
+    )
     parser.add_argument("--tls", action="store_true", help="TLS verified against the system's CAs")
 
 
@@ -32,7 +35,9 @@ def client_from(args: argparse.Namespace, endpoint: str):
 def add_parser(sub) -> None:
     from collector_eval.control.client import DEFAULT_ENDPOINT
 
-    sessions = sub.add_parser("sessions", help="list, show, end or re-evaluate sessions of a running service (control API)")
+    sessions = sub.add_parser(
+        "sessions", help="list, show, end or re-evaluate sessions of a running service (control API)"
+    )
     actions = sessions.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="sessions buffered in Redis, a page at a time (Redis SCAN order)")
     listing.add_argument("--tenant", default="", help="only this tenant's sessions")
@@ -47,7 +52,9 @@ def add_parser(sub) -> None:
     ):
         action = actions.add_parser(name, help=words)
         action.add_argument("session_id", metavar="SESSION_ID")
-        action.add_argument("--tenant", default="", help="the session's tenant (its service.name); found when only one has this id")
+        action.add_argument(
+            "--tenant", default="", help="the session's tenant (its service.name); found when only one has this id"
+        )
     for action in actions.choices.values():
         add_client_arguments(action, DEFAULT_ENDPOINT)
         action.add_argument("--json", action="store_true", help="print JSON instead of lines for people")
@@ -94,7 +101,10 @@ def _only_tenant(client, session_id: str) -> str | None:
     if len(tenants) == 1:
         return tenants[0]
     if tenants:
-        print(f"collector-eval: session {session_id!r} exists in several tenants ({', '.join(tenants)}); give --tenant", file=sys.stderr)
+        print(
+            f"collector-eval: session {session_id!r} exists in several tenants ({', '.join(tenants)}); give --tenant",
+            file=sys.stderr,
+        )
     else:
         print(f"collector-eval: NOT_FOUND: no buffered session has the id {session_id!r}", file=sys.stderr)
     return None
@@ -116,7 +126,16 @@ def _list(client, args) -> int:
     rows = [("TENANT", "SESSION", "STATE", "SPANS", "REVISION", "LATEST VERDICT")]
     for s in sessions:
         latest = s["verdicts"][-1]["evaluations"] if s["verdicts"] else []
-        rows.append((s["tenant"], s["session_id"], s["state"], str(s["spans"]), str(s["revision"]), ", ".join(map(_brief, latest)) or "-"))
+        rows.append(
+            (
+                s["tenant"],
+                s["session_id"],
+                s["state"],
+                str(s["spans"]),
+                str(s["revision"]),
+                ", ".join(map(_brief, latest)) or "-",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
@@ -133,7 +152,9 @@ def describe(s: dict) -> str:
         detail += " (truncated by a cap)"
     lines.append(detail + f"; expires in {s['ttl_s']:.0f} s unless more spans arrive")
     if s["revision"]:
-        lines.append(f"  revision {s['revision']}, trigger {s['trigger'] or '-'}, {s['unjudged_spans']} spans not yet judged")
+        lines.append(
+            f"  revision {s['revision']}, trigger {s['trigger'] or '-'}, {s['unjudged_spans']} spans not yet judged"
+        )
     if s["due_at_unix"]:
         lines.append(f"  scheduled for {_clock(s['due_at_unix'])} (trigger {s['trigger']})")
     for verdict in s["verdicts"]:

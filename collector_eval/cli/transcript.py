@@ -1,5 +1,6 @@
 """`collector-eval transcript FILE`: the conversation of each session in an OTLP/JSON file, as the
 judge would be shown it."""
+
 from __future__ import annotations
 
 import json

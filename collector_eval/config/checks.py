@@ -1,5 +1,6 @@
 """What every stage's options use to refuse a bad value: one error type naming the dotted key, and the
 checks that recur (an endpoint, a positive or non-negative number)."""
+
 from __future__ import annotations
 
 

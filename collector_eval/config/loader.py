@@ -4,6 +4,7 @@ Each stage declares its options as dataclasses with documented defaults and a `v
 module maps a YAML document onto them. Unknown keys and values of the wrong type are refused with an
 error naming the full dotted key, so a typo never silently falls back to a default.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -47,7 +48,7 @@ def build(cls: type, data: Any, path: str) -> Any:
 
 def coerce(tp: Any, value: Any, path: str) -> Any:
     origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):  # a hint: a class, never an instance
         shorthand = getattr(tp, "shorthand", None)
         if shorthand is not None and not isinstance(value, (dict, type(None))):
             if not isinstance(value, str):

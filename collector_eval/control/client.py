@@ -1,4 +1,5 @@
 """A blocking client of the control API, for the command line (`sessions`, `demo`)."""
+
 from __future__ import annotations
 
 import builtins
@@ -13,7 +14,14 @@ DEFAULT_ENDPOINT = "127.0.0.1:4320"
 
 
 class ControlClient:
-    def __init__(self, endpoint: str = DEFAULT_ENDPOINT, token: str = "", ca_file: str = "", tls: bool = False, timeout_s: float = 10):
+    def __init__(
+        self,
+        endpoint: str = DEFAULT_ENDPOINT,
+        token: str = "",
+        ca_file: str = "",
+        tls: bool = False,
+        timeout_s: float = 10,
+    ):
         """tls (or a ca_file, which implies it): verify the server against ca_file, else the system's CAs."""
         if tls or ca_file:
             self._channel = grpc.secure_channel(endpoint, channel_credentials(ca_file, "--ca-file"))
@@ -23,7 +31,7 @@ class ControlClient:
         self._metadata = [("authorization", f"Bearer {token}")] if token else []
         self._timeout_s = timeout_s
 
-    def __enter__(self) -> "ControlClient":
+    def __enter__(self) -> ControlClient:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -36,15 +44,23 @@ class ControlClient:
         return method(request, timeout=self._timeout_s, metadata=self._metadata)
 
     def get(self, tenant: str, session_id: str) -> pb.Session:
-        return self._call(self._stub.GetSession, pb.GetSessionRequest(session=pb.SessionRef(tenant=tenant, session_id=session_id)))
+        return self._call(
+            self._stub.GetSession, pb.GetSessionRequest(session=pb.SessionRef(tenant=tenant, session_id=session_id))
+        )
 
     def end(self, tenant: str, session_id: str) -> pb.EndSessionResponse:
-        return self._call(self._stub.EndSession, pb.EndSessionRequest(session=pb.SessionRef(tenant=tenant, session_id=session_id)))
+        return self._call(
+            self._stub.EndSession, pb.EndSessionRequest(session=pb.SessionRef(tenant=tenant, session_id=session_id))
+        )
 
     def reevaluate(self, tenant: str, session_id: str) -> pb.ReevaluateResponse:
-        return self._call(self._stub.Reevaluate, pb.ReevaluateRequest(session=pb.SessionRef(tenant=tenant, session_id=session_id)))
+        return self._call(
+            self._stub.Reevaluate, pb.ReevaluateRequest(session=pb.SessionRef(tenant=tenant, session_id=session_id))
+        )
 
-    def list(self, limit: int = 0, page_token: str = "", tenant: str = "", session_id: str = "") -> pb.ListSessionsResponse:
+    def list(
+        self, limit: int = 0, page_token: str = "", tenant: str = "", session_id: str = ""
+    ) -> pb.ListSessionsResponse:
         request = pb.ListSessionsRequest(limit=limit, page_token=page_token, tenant=tenant, session_id=session_id)
         return self._call(self._stub.ListSessions, request)
 

@@ -1,4 +1,5 @@
 """Session statuses and verdict records as control API messages."""
+
 from __future__ import annotations
 
 from collector_eval.model import EvaluationResult, ResultStatus
@@ -82,7 +83,8 @@ def session_dict(session: pb.Session) -> dict:
         "end_span_id": session.end_span_id or None,
         "ttl_s": session.ttl_s,
         "verdicts": [
-            {"revision": v.revision, "evaluations": [evaluation_dict(e) for e in v.evaluations]} for v in session.verdicts
+            {"revision": v.revision, "evaluations": [evaluation_dict(e) for e in v.evaluations]}
+            for v in session.verdicts
         ],
     }
 

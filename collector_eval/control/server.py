@@ -1,6 +1,7 @@
 """The control API's server: EndSession, GetSession, Reevaluate and ListSessions over the session
 buffer in Redis, so any replica answers for every session. It listens on its own port
 (`control.endpoint`), off the ingest port, behind the receiver's bearer tokens and TLS."""
+
 from __future__ import annotations
 
 import functools
@@ -99,6 +100,7 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
         (status,) = await self._buffer.statuses([session])
         if status is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"session {_name(session)} is not buffered")
+            raise AssertionError("unreachable: abort raises")  # grpc has no annotations
         return convert.session_message(status)
 
 

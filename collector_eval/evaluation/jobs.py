@@ -1,4 +1,5 @@
 """An evaluation job: one session to judge, as its shard's job stream carries it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,6 +16,6 @@ class Job:
     trigger: str  # empty: the one recorded with the session (end_span, late_spans)
 
     @classmethod
-    def from_message(cls, message: Message) -> "Job":
+    def from_message(cls, message: Message) -> Job:
         message_id, fields = message
         return cls(message_id, parse_session_member(fields[b"session"]), fields.get(b"trigger", b"").decode())

@@ -1,5 +1,6 @@
 """Judging one session, apart from the job loop that feeds it (evaluation/worker.py) and the offline
 `evaluate` command."""
+
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +13,7 @@ from collector_eval.evaluation.judge.client import Judge
 from collector_eval.evaluation.transcript.budget import elide
 from collector_eval.evaluation.transcript.builder import build_transcript
 from collector_eval.evaluation.transcript.redaction import redact
-from collector_eval.evaluation.transcript.spans import span_views, trace_views
+from collector_eval.evaluation.transcript.spans import SpanView, TraceView, span_views, trace_views
 from collector_eval.export.carrier import SubjectResults, Verdict
 from collector_eval.model import EvaluationResult, StoredSession
 
@@ -46,7 +47,8 @@ class SessionJudging:
         for ev in evaluators:
             by_level[ev.level].append(ev)
         session_evs = [ev for ev in by_level["session"] if ev.selects(stored.key.session_id)]
-        subjects = []  # (level, trace id, span id, evaluator, the view it judges)
+        # (level, trace id, span id, evaluator, the view it judges)
+        subjects: list[tuple[str, str, str, Evaluator, SpanView | TraceView]] = []
         done = stored.judged_subjects
         if by_level["span"]:
             for view in span_views(stored.resource_spans):
@@ -65,15 +67,17 @@ class SessionJudging:
                     if f"{ev.name}:{subject}" not in done and ev.selects(trace)
                 ]
         judged_now = {
-            f"{ev.name}:{view.span_id}" if level == "span" else f"{ev.name}:{len(view.spans)}:{view.trace_id}"
-            for level, _, _, ev, view in subjects
+            f"{ev.name}:{view.span_id}"
+            if isinstance(view, SpanView)  # the span level's views
+            else f"{ev.name}:{len(view.spans)}:{view.trace_id}"
+            for _, _, _, ev, view in subjects
         }
         results = await asyncio.gather(
             *(_evaluate(ev, transcript, judge) for ev in session_evs),
             *(_evaluate(ev, view, judge) for _, _, _, ev, view in subjects),
         )
         grouped: dict[tuple[str, str, str], list[EvaluationResult]] = {}
-        for (level, trace_id, span_id, _, _), result in zip(subjects, results[len(session_evs):]):
+        for (level, trace_id, span_id, _, _), result in zip(subjects, results[len(session_evs) :]):
             grouped.setdefault((level, trace_id, span_id), []).append(result)
         return Verdict(
             session=stored,

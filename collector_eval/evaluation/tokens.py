@@ -6,6 +6,7 @@ route to the internet still counts real tokens. cl100k_base is the GPT-4 / GPT-3
 for those, within a few percent for gpt-4o's o200k_base on most text, and an approximation for any
 other model family, which is what a budget needs.
 """
+
 from __future__ import annotations
 
 import functools
@@ -33,5 +34,5 @@ def head_and_tail(text: str, keep: int) -> tuple[str, str]:
     # A cut can fall inside a multi-byte character: drop its broken bytes rather than invent one.
     return (
         decode(tokens[:head]).decode("utf-8", "ignore"),
-        decode(tokens[len(tokens) - tail:] if tail else []).decode("utf-8", "ignore"),
+        decode(tokens[len(tokens) - tail :] if tail else []).decode("utf-8", "ignore"),
     )

@@ -1,6 +1,7 @@
 """Evaluation worker: takes a job, claims the session's next revision, rebuilds the transcript, runs
 the evaluators concurrently, and commits the verdict to the outbox; the job is acknowledged only
 then, so a worker that dies mid-job has its job taken over and the verdict is still published once."""
+
 from __future__ import annotations
 
 import asyncio
@@ -110,7 +111,12 @@ class EvaluationWorker:
                 "revision": claim.revision,
                 "results": [asdict(r) for r in verdict.results],
                 "subjects": [
-                    {"level": x.level, "trace_id": x.trace_id.hex(), "span_id": x.span_id.hex(), "results": [asdict(r) for r in x.results]}
+                    {
+                        "level": x.level,
+                        "trace_id": x.trace_id.hex(),
+                        "span_id": x.span_id.hex(),
+                        "results": [asdict(r) for r in x.results],
+                    }
                     for x in verdict.subjects
                 ],
             }

@@ -2,6 +2,7 @@
 per judged span (a child of it) or trace (a child of its root), each carrying one
 `gen_ai.evaluation.result` event per evaluator plus the OpenInference flattened form. Ended spans are
 immutable downstream, so results never patch a span already sent."""
+
 from __future__ import annotations
 
 import os
@@ -84,8 +85,11 @@ def build_carrier(verdict: Verdict) -> ExportTraceServiceRequest:
         attrs[session.id_attribute] = session.key.session_id
     resources = _resources_by_span(session)
     request = ExportTraceServiceRequest()
-    _add(request, resources.get(session.end_span_id) or _first_resource(session),
-         _carrier_span(verdict, "session", session.end_trace_id, session.end_span_id, attrs, verdict.results))
+    _add(
+        request,
+        resources.get(session.end_span_id) or _first_resource(session),
+        _carrier_span(verdict, "session", session.end_trace_id, session.end_span_id, attrs, verdict.results),
+    )
     for subject in verdict.subjects:
         subject_attrs = {
             "session.id": session.key.session_id,
@@ -123,7 +127,9 @@ def _carrier_span(verdict: Verdict, level: str, trace_id: bytes, parent_id: byte
                 attrs[prefix + "score"] = result.score
             if result.label is not None:
                 attrs[prefix + "label"] = result.label
-        span.events.add(time_unix_nano=verdict.end_ns, name=EVENT_NAME, attributes=_key_values(_event_attributes(result)))
+        span.events.add(
+            time_unix_nano=verdict.end_ns, name=EVENT_NAME, attributes=_key_values(_event_attributes(result))
+        )
     span.attributes.extend(_key_values(attrs))
     if any(r.status == "error" for r in results):
         span.status.code = Status.STATUS_CODE_ERROR
@@ -141,7 +147,10 @@ def _add(request: ExportTraceServiceRequest, resource: Resource, span: Span) -> 
 
 
 def _event_attributes(result: EvaluationResult) -> dict[str, object]:
-    attrs: dict[str, object] = {"gen_ai.evaluation.name": result.name, "collector_eval.evaluation.status": result.status}
+    attrs: dict[str, object] = {
+        "gen_ai.evaluation.name": result.name,
+        "collector_eval.evaluation.status": result.status,
+    }
     # A failed or skipped evaluation carries no score or label: a 0 would read as a verdict.
     if result.status == "ok":
         if result.score is not None:

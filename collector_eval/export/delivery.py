@@ -1,5 +1,6 @@
 """The retry loop every exporter shares: one attempt at a time, exponential backoff with jitter, the
 server's own retry delay when it gives one, and a limit on the total time."""
+
 from __future__ import annotations
 
 import asyncio
@@ -65,7 +66,9 @@ class Exporter:
         """Deliver one request; False once it was given up: refused, or unavailable past
         max_elapsed_s (default: the exporter's setting; math.inf: until the downstream takes it)."""
         ok = await deliver(
-            lambda: self._attempt(payload), self.destination, self.max_elapsed_s if max_elapsed_s is None else max_elapsed_s
+            lambda: self._attempt(payload),
+            self.destination,
+            self.max_elapsed_s if max_elapsed_s is None else max_elapsed_s,
         )
         if ok:
             self.sent += 1

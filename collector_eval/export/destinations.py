@@ -1,4 +1,5 @@
 """The factory for where spans and verdicts go: one client per configured exporter."""
+
 from __future__ import annotations
 
 from typing import Protocol

@@ -1,5 +1,6 @@
 """File exporter: every forwarded request and every verdict appended as one OTLP/JSON line, the form
 `collector-eval transcript` and `evaluate` read back."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """OTLP/gRPC exporter client: sends serialized ExportTraceServiceRequest bytes as they are (no
 re-serialisation), retrying what the OTLP spec calls retryable with backoff, honouring RetryInfo."""
+
 from __future__ import annotations
 
 import logging
@@ -62,8 +63,12 @@ class OtlpGrpcClient(Exporter):
             reason = f"{err.code().name}: {err.details()}"
             return Outcome(retry=delay is not None or err.code() in RETRYABLE, delay_s=delay, reason=reason)
         if response.partial_success.rejected_spans:
-            log.warning("downstream %s rejected %d spans: %s", self._cfg.endpoint,
-                        response.partial_success.rejected_spans, response.partial_success.error_message)
+            log.warning(
+                "downstream %s rejected %d spans: %s",
+                self._cfg.endpoint,
+                response.partial_success.rejected_spans,
+                response.partial_success.error_message,
+            )
         return DELIVERED
 
     async def close(self) -> None:

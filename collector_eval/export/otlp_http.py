@@ -1,6 +1,7 @@
 """OTLP/HTTP exporter client: POSTs serialized ExportTraceServiceRequest bytes as they are, retrying
 what the OTLP/HTTP spec calls retryable (429, 502, 503, 504, and no connection), honouring
 Retry-After."""
+
 from __future__ import annotations
 
 import gzip
@@ -31,7 +32,9 @@ class OtlpHttpClient(Exporter):
         if self._session is None:  # created on the service's loop, where it is used
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._cfg.timeout_s))
         try:
-            async with self._session.post(self._cfg.endpoint, data=body, headers=self._headers, ssl=self._ssl) as response:
+            async with self._session.post(
+                self._cfg.endpoint, data=body, headers=self._headers, ssl=self._ssl
+            ) as response:
                 await response.read()
                 if response.status < 300:
                     return DELIVERED

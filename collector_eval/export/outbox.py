@@ -1,6 +1,7 @@
 """Results out: verdicts wait in the outbox stream until every configured exporter has accepted
 them, so a downstream outage delays verdicts and a crash loses none; the console exporter prints
 them to stdout, one JSON object per line."""
+
 from __future__ import annotations
 
 import asyncio

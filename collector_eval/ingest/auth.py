@@ -3,13 +3,14 @@
 It is a server interceptor rather than a check inside TraceService/Export so that any service later
 added to the same server (health, a control API) is behind the same tokens without remembering to be.
 """
+
 from __future__ import annotations
 
 import hashlib
 import hmac
 import logging
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import grpc
 

@@ -5,6 +5,7 @@ in the queue; when none is free they answer UNAVAILABLE and the sender retries. 
 receiver.acknowledge: forwarded) a receiver waits for its request to reach every downstream before it
 acknowledges, so a process that dies holds nothing acknowledged.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -81,7 +82,7 @@ class Forwarder:
     async def stop(self, drain_timeout_s: float) -> None:
         try:
             await asyncio.wait_for(self._queue.join(), drain_timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.error("stopping with %d requests not yet forwarded", self._queue.qsize())
         for task in self._tasks:
             task.cancel()

@@ -5,6 +5,7 @@ Status codes follow the OTLP spec: INVALID_ARGUMENT for an undecodable request (
 RESOURCE_EXHAUSTED from gRPC itself for a message over the size limit, UNAVAILABLE with RetryInfo when
 Redis or the downstream queue cannot take more (retryable), partial_success for individual bad spans.
 """
+
 from __future__ import annotations
 
 import logging
@@ -87,7 +88,11 @@ def _unavailable(message: str) -> _Status:
 
 class TraceReceiver:
     def __init__(
-        self, router: SessionRouter, buffer: SessionBuffer, forwarder: Forwarder, on_scheduled: Callable[[], None] = lambda: None
+        self,
+        router: SessionRouter,
+        buffer: SessionBuffer,
+        forwarder: Forwarder,
+        on_scheduled: Callable[[], None] = lambda: None,
     ):
         self._router = router
         self._buffer = buffer
@@ -145,7 +150,9 @@ class TraceReceiver:
 
     def _refuse_unavailable(self, routed) -> None:
         self.stats.refused_unavailable += 1
-        self.stats.refused_unavailable_spans += routed.rejected.count + sum(c.span_count for c in routed.chunks.values())
+        self.stats.refused_unavailable_spans += routed.rejected.count + sum(
+            c.span_count for c in routed.chunks.values()
+        )
 
     async def export(self, raw: bytes, context: grpc.aio.ServicerContext) -> ExportTraceServiceResponse:
         try:
@@ -154,6 +161,7 @@ class TraceReceiver:
             if refused.reason == Refusal.INVALID:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, refused.message)
             await context.abort_with_status(_unavailable(refused.message))
+            raise AssertionError("unreachable: abort_with_status raises") from None  # grpc has no annotations
 
     def handler(self) -> grpc.GenericRpcHandler:
         return grpc.method_handlers_generic_handler(

@@ -7,6 +7,7 @@ type or encoding other than protobuf/JSON and gzip, 503 with Retry-After when Re
 queue cannot take more (retry). Answers, errors included, are in the request's encoding: an
 ExportTraceServiceResponse on success, a google.rpc.Status otherwise.
 """
+
 from __future__ import annotations
 
 import json
@@ -87,11 +88,17 @@ class HttpTraceReceiver:
         """The request's protobuf bytes, and the decoded request when decoding JSON produced it."""
         if request.content_type not in (PROTOBUF, JSON):
             self.stats.refused_invalid += 1
-            raise _Refusal(415, code_pb2.INVALID_ARGUMENT, f"unsupported Content-Type {request.content_type!r}; send {PROTOBUF} or {JSON}")
+            raise _Refusal(
+                415,
+                code_pb2.INVALID_ARGUMENT,
+                f"unsupported Content-Type {request.content_type!r}; send {PROTOBUF} or {JSON}",
+            )
         content_encoding = request.headers.get("Content-Encoding", "").strip().lower()
         if content_encoding not in _GZIP + _IDENTITY:
             self.stats.refused_invalid += 1
-            raise _Refusal(415, code_pb2.INVALID_ARGUMENT, f"unsupported Content-Encoding {content_encoding!r}; send gzip or none")
+            raise _Refusal(
+                415, code_pb2.INVALID_ARGUMENT, f"unsupported Content-Encoding {content_encoding!r}; send gzip or none"
+            )
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
@@ -133,14 +140,18 @@ class HttpTraceReceiver:
             decoded = load_otlp_json(text)
         except (UnicodeDecodeError, ValueError) as exc:
             self.stats.refused_invalid += 1
-            raise _Refusal(400, code_pb2.INVALID_ARGUMENT, f"not an OTLP/JSON ExportTraceServiceRequest: {exc}") from None
+            raise _Refusal(
+                400, code_pb2.INVALID_ARGUMENT, f"not an OTLP/JSON ExportTraceServiceRequest: {exc}"
+            ) from None
         # The router reads the protobuf encoding, and it is what goes downstream.
         return decoded.SerializeToString(), decoded
 
     def _too_large(self) -> _Refusal:
         self.stats.refused_too_large += 1
         return _Refusal(
-            413, code_pb2.RESOURCE_EXHAUSTED, f"request larger than receiver.http.max_request_size_mib ({self._max_bytes} bytes)"
+            413,
+            code_pb2.RESOURCE_EXHAUSTED,
+            f"request larger than receiver.http.max_request_size_mib ({self._max_bytes} bytes)",
         )
 
 
@@ -160,5 +171,10 @@ async def start_http_receiver(
 ) -> tuple[web.AppRunner, int]:
     # Decompression is ours (_gunzip), with the size cap applied to the decompressed body.
     return await start_site(
-        receiver.app(), cfg.endpoint, "receiver.http.endpoint", share_port=share_port, ssl_context=ssl_context, auto_decompress=False
+        receiver.app(),
+        cfg.endpoint,
+        "receiver.http.endpoint",
+        share_port=share_port,
+        ssl_context=ssl_context,
+        auto_decompress=False,
     )

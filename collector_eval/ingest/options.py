@@ -1,4 +1,5 @@
 """Options of the receivers (receiver.*)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,5 +1,6 @@
 """A grpc.aio server on one endpoint: TLS, message size limit, interceptors, SO_REUSEPORT among the
 service's own processes. The receivers and the control API listen through it."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,5 +1,6 @@
 """Starts an aiohttp application on a host:port endpoint, on the running event loop: the one place the
 service's HTTP servers (OTLP/HTTP receiver, telemetry) bind, so both fail the same clear way."""
+
 from __future__ import annotations
 
 import ssl

@@ -1,4 +1,5 @@
 """Options of the listeners' and clients' transport: TLS and bearer-token auth."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -3,6 +3,7 @@
 grpc reports a bad certificate or key only at the first handshake, as an opaque connection failure on
 the client's side; loading the files into an ssl context first turns that into an error naming the key.
 """
+
 from __future__ import annotations
 
 import ssl

@@ -4,14 +4,15 @@ OTLP/JSON differs from protobuf's canonical JSON mapping in one way that matters
 span ids are hex strings, where `json_format` expects base64 for bytes fields. Both directions
 rewrite the ids and otherwise leave the mapping to `json_format`.
 """
+
 from __future__ import annotations
 
 import base64
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -40,7 +41,9 @@ def load_otlp_logs_json(path_or_text: str | os.PathLike[str]) -> ExportLogsServi
     return _load(path_or_text, ExportLogsServiceRequest, "resourceLogs", "logs")
 
 
-def load_otlp_files(paths: Iterable[str | os.PathLike[str]]) -> tuple[ExportTraceServiceRequest, ExportLogsServiceRequest]:
+def load_otlp_files(
+    paths: Iterable[str | os.PathLike[str]],
+) -> tuple[ExportTraceServiceRequest, ExportLogsServiceRequest]:
     """Trace files and log files together (`collector-eval transcript a.json logs.json`): each file is
     read as whichever signal its first object holds."""
     traces, logs = ExportTraceServiceRequest(), ExportLogsServiceRequest()

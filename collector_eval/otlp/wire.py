@@ -6,6 +6,7 @@ more than everything else in the ingest path; slicing the request's own bytes co
 and the chunks stored in Redis hold the spans exactly as the client encoded them. Callers must have
 checked the request decodes (ExportTraceServiceRequest.FromString) before walking it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -73,7 +74,8 @@ def fields(buf: bytes, pos: int, end: int) -> Iterator[tuple[int, int, int, int]
         elif wire_type == 3:
             # A group (deprecated, but valid protobuf for an unknown field): skip to its end tag.
             value = pos
-            for _, _, _, pos in _group_fields(buf, pos, end, key >> 3):
+            # The group ends where its last field does: walk them for that position alone.
+            for _, _, _, pos in _group_fields(buf, pos, end, key >> 3):  # noqa: B007, B020
                 pass
         else:
             raise ValueError(f"unexpected wire type {wire_type}")

@@ -3,6 +3,7 @@
 This is the one module that knows every stage, so it sits with the runtime that assembles them; the
 stages themselves only ever see their own section.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ class Config:
     # Detectors whose matches are masked in the transcript before the judge sees it; empty: off.
     redaction: list[str] = field(default_factory=list)
 
-    def validate(self) -> "Config":
+    def validate(self) -> Config:
         self.receiver.validate("receiver")
         self.redis.validate("redis")
         self.session.validate("session")

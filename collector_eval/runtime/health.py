@@ -4,6 +4,7 @@ Ready means the service can acknowledge spans and deliver them: Redis answers PI
 acknowledged without it) and the downstream, when there is one, accepts a TCP connection. The gRPC
 Health service reports SERVING while Redis answers, re-checked every HEALTH_INTERVAL_S.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -26,7 +27,7 @@ async def check_redis(client: Client) -> str | None:
     """None when Redis answers PING, else why not."""
     try:
         await asyncio.wait_for(client.ping(), CHECK_TIMEOUT_S)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return f"no answer to PING within {CHECK_TIMEOUT_S:g}s"
     except (*REDIS_ERRORS, OSError) as exc:
         return f"{type(exc).__name__}: {exc}"
@@ -38,7 +39,7 @@ async def check_downstream(endpoint: str) -> str | None:
     host, _, port = endpoint.rpartition(":")
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"), int(port)), CHECK_TIMEOUT_S)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return f"no connection to {endpoint} within {CHECK_TIMEOUT_S:g}s"
     except OSError as exc:
         return f"cannot connect to {endpoint}: {exc.strerror or exc}"
@@ -96,7 +97,9 @@ class GrpcHealth:
         while True:
             ok = await self.update()
             if ok != serving:
-                log.warning("gRPC health: %s", "SERVING (Redis answers again)" if ok else "NOT_SERVING (Redis does not answer)")
+                log.warning(
+                    "gRPC health: %s", "SERVING (Redis answers again)" if ok else "NOT_SERVING (Redis does not answer)"
+                )
                 serving = ok
             await asyncio.sleep(HEALTH_INTERVAL_S)
 

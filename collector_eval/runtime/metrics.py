@@ -6,13 +6,14 @@ evaluations, ...) that a collector reads at scrape time: they need no metrics li
 between scrapes. Figures that live in Redis (the job stream, the outbox) are read just before each
 scrape by refresh(). Only the judge's latency is observed as it happens, into a histogram.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -44,6 +45,7 @@ class Watched(Protocol):
     jobs: list[StreamGroup]
     publisher: OutboxPublisher | None
     poller: DuePoller | None
+
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +88,7 @@ class Metrics:
         figures = self.redis_figures
         try:
             jobs_queued, outbox_depth, overflows, pending = await asyncio.wait_for(_read(client, keys), REDIS_TIMEOUT_S)
-        except (*REDIS_ERRORS, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, *REDIS_ERRORS, OSError) as exc:
             figures.up = False
             figures.errors += 1
             log.debug("metrics: cannot read Redis figures: %s", exc)
@@ -118,7 +120,11 @@ async def _read(client: Client, keys: Keys) -> tuple:
     return jobs_queued, outbox_depth, overflows, pending
 
 
-def _counter(name: str, doc: str, labels: list[str], values: dict[tuple[str, ...], float]) -> Metric:
+# A counter's label values: a tuple of strings, one per label (a Mapping's key type does not widen).
+_Labels = TypeVar("_Labels", bound=tuple[str, ...])
+
+
+def _counter(name: str, doc: str, labels: list[str], values: Mapping[_Labels, float]) -> Metric:
     family = CounterMetricFamily(f"{PREFIX}_{name}", doc, labels=labels)
     for label_values, value in values.items():
         family.add_metric(list(label_values), value)
@@ -141,7 +147,9 @@ class _ServiceCollector(Collector):
         grpc_unauthenticated = svc.auth.refused if svc.auth is not None else 0
 
         yield _counter(
-            "spans_received", "Spans accepted: buffered in Redis and queued for forwarding.", ["protocol"],
+            "spans_received",
+            "Spans accepted: buffered in Redis and queued for forwarding.",
+            ["protocol"],
             {(p,): s.spans for p, s in stats.items()},
         )
         spans_refused: dict[tuple[str, ...], float] = {}
@@ -158,13 +166,16 @@ class _ServiceCollector(Collector):
             "spans_refused",
             "Spans of decodable requests not accepted: rejected one by one (partial_success), or in a "
             "request refused as unavailable (the sender retries them).",
-            ["protocol", "reason"], spans_refused,
+            ["protocol", "reason"],
+            spans_refused,
         )
         yield _counter(
             "requests_refused", "Export requests refused whole, by reason.", ["protocol", "reason"], requests_refused
         )
         yield _counter(
-            "sessions_buffered", "Sessions that received spans, counted once per Export request.", [],
+            "sessions_buffered",
+            "Sessions that received spans, counted once per Export request.",
+            [],
             {(): sum(s.sessions for s in stats.values())},
         )
 
@@ -172,27 +183,40 @@ class _ServiceCollector(Collector):
         if forwarder is not None:
             yield _counter("spans_forwarded", "Spans the downstream accepted.", [], {(): forwarder.forwarded_spans})
             yield _counter(
-                "spans_forward_dropped", "Spans given up on after exporters.otlp.max_elapsed_s of retries, or refused by the downstream.",
-                [], {(): forwarder.dropped_spans},
+                "spans_forward_dropped",
+                "Spans given up on after exporters.otlp.max_elapsed_s of retries, or refused by the downstream.",
+                [],
+                {(): forwarder.dropped_spans},
             )
             yield _gauge("forward_queue_depth", "Export requests waiting to be forwarded.", forwarder.depth)
 
         worker = svc.worker
         if worker is not None:
             yield _counter(
-                "evaluations", "Evaluator runs, by evaluator and outcome (ok, error, skipped).", ["evaluator", "outcome"],
+                "evaluations",
+                "Evaluator runs, by evaluator and outcome (ok, error, skipped).",
+                ["evaluator", "outcome"],
                 dict(worker.evaluations),
             )
             yield _counter(
-                "judge_tokens", "Judge tokens spent, failed attempts included.", ["type"],
+                "judge_tokens",
+                "Judge tokens spent, failed attempts included.",
+                ["type"],
                 {("input",): worker.judge_tokens["input"], ("output",): worker.judge_tokens["output"]},
             )
             yield _counter("verdicts", "Verdicts committed to the outbox.", [], {(): worker.verdicts})
         if svc.jobs:
-            yield _counter("jobs_reclaimed", "Jobs taken over from a consumer that died.", [], {(): sum(j.reclaimed for j in svc.jobs)})
+            yield _counter(
+                "jobs_reclaimed",
+                "Jobs taken over from a consumer that died.",
+                [],
+                {(): sum(j.reclaimed for j in svc.jobs)},
+            )
         publisher = svc.publisher
         if publisher is not None:
-            yield _counter("verdicts_published", "Verdicts the downstream (or stdout) took.", [], {(): publisher.published})
+            yield _counter(
+                "verdicts_published", "Verdicts the downstream (or stdout) took.", [], {(): publisher.published}
+            )
             yield _counter("verdicts_dropped", "Verdicts the downstream refused outright.", [], {(): publisher.dropped})
 
         redis_errors = {
@@ -207,10 +231,16 @@ class _ServiceCollector(Collector):
         figures = self._redis
         yield _gauge("redis_up", "1 when Redis answered the figures read for this scrape.", int(figures.up))
         if figures.up:
-            yield _gauge("jobs_queued", "Evaluation jobs in the job stream (waiting or being judged).", figures.jobs_queued)
-            yield _gauge("jobs_pending", "Evaluation jobs taken by a worker and not yet acknowledged.", figures.jobs_pending)
+            yield _gauge(
+                "jobs_queued", "Evaluation jobs in the job stream (waiting or being judged).", figures.jobs_queued
+            )
+            yield _gauge(
+                "jobs_pending", "Evaluation jobs taken by a worker and not yet acknowledged.", figures.jobs_pending
+            )
             yield _gauge("outbox_depth", "Verdicts in the outbox waiting for the downstream.", figures.outbox_depth)
             yield _counter(
-                "outbox_overflows", "Verdicts that waited because the outbox was full (all replicas).", [],
+                "outbox_overflows",
+                "Verdicts that waited because the outbox was full (all replicas).",
+                [],
                 {(): figures.outbox_overflows},
             )

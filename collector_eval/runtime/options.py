@@ -1,4 +1,5 @@
 """Options of the service's own endpoints (telemetry.*, control.*)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -4,12 +4,13 @@ configuration knows of and anything shaped like a credential (`Bearer x`, `autho
 It sits on the handlers, not on a logger: a logger's filters see only the records logged on that very
 logger, while a handler's see every record that reaches it, from grpc, openai or httpx as well as ours.
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import re
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from collector_eval.ingest.auth import load_tokens
 from collector_eval.runtime.config import Config

@@ -1,4 +1,5 @@
 """The factory: builds every component from one Config and runs them together."""
+
 from __future__ import annotations
 
 import asyncio

@@ -4,6 +4,7 @@ the downstream reachable) on telemetry.metrics_endpoint, and grpc.health.v1 for 
 Plain HTTP without authentication, as Prometheus scrapes and kubelet probes expect; the default
 endpoint is on 127.0.0.1, so only what runs beside the service (or in its pod) reaches it.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -37,7 +38,9 @@ class Telemetry:
         await self.grpc_health.update()
         self._task = asyncio.create_task(self.grpc_health.run())
         if self._cfg.telemetry.metrics_endpoint:
-            self._runner, self.port = await start_site(self._app(), self._cfg.telemetry.metrics_endpoint, "telemetry.metrics_endpoint")
+            self._runner, self.port = await start_site(
+                self._app(), self._cfg.telemetry.metrics_endpoint, "telemetry.metrics_endpoint"
+            )
 
     async def stop(self) -> None:
         await self.grpc_health.shutdown()  # NOT_SERVING from here on: the service is going away

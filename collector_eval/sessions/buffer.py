@@ -1,6 +1,7 @@
 """Redis buffer: spans kept as serialized protobuf per (request, trace) in their session's hash, or in
 their trace's hash until the trace joins a session. One round trip per Redis node an Export request
 touches (on a single Redis, one)."""
+
 from __future__ import annotations
 
 import itertools
@@ -10,6 +11,7 @@ import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import cast
 
 import lz4.block
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, TracesData
@@ -95,7 +97,9 @@ class SessionBuffer:
             id_attribute = chunks[0].id_attribute.encode()
             for chunk in chunks:
                 field, payload = next(fields), self._pack(chunk.payload())
-                write.commands.append([b"HSET", key, field, payload, b"t:" + chunk.trace_id, b"1", b"id_attribute", id_attribute])
+                write.commands.append(
+                    [b"HSET", key, field, payload, b"t:" + chunk.trace_id, b"1", b"id_attribute", id_attribute]
+                )
                 trace_shard, trace_key = keys.trace_shard(chunk.trace_id), keys.trace(chunk.trace_id)
                 here = trace_shard is home
                 blob.append(_SESSION_CHUNK.pack(len(field), field, chunk.span_count, len(payload), here))
@@ -155,7 +159,11 @@ class SessionBuffer:
         now = time.time()
         args = [b"%f" % (now + cfg.settle_delay_s), b"%d" % cfg.max_spans, b"%d" % cfg.max_bytes]
         args += (b"%d" % cfg.ttl_s, b"%d" % cfg.orphan_trace_ttl_s, b"%f" % now)
-        args += (b"1" if cfg.late_spans == "reevaluate" else b"0", b"%f" % cfg.idle_timeout_s, b"%f" % cfg.max_duration_s)
+        args += (
+            b"1" if cfg.late_spans == "reevaluate" else b"0",
+            b"%f" % cfg.idle_timeout_s,
+            b"%f" % cfg.max_duration_s,
+        )
         args.append(b"".join(blob))
         return key_list, args
 
@@ -173,7 +181,8 @@ class SessionBuffer:
 
     async def load(self, session: SessionKey) -> StoredSession | None:
         """Every buffered span of a session, de-duplicated by span id (client retries resend spans)."""
-        meta = await self._redis.hgetall(self._keys.session(session))
+        # The client never decodes replies (no decode_responses): hash fields and values are bytes.
+        meta = cast(dict[bytes, bytes], await self._redis.hgetall(self._keys.session(session)))
         if b"n" not in meta:
             return None
         end = meta.get(b"end_span", b"")  # trace id (16 bytes) + span id (8)
@@ -213,7 +222,14 @@ class SessionBuffer:
         return stored
 
     async def commit(
-        self, stored: StoredSession, claim: Claim, record: str, otlp: bytes, line: str, outbox_max_len: int, judged_subjects: set[str]
+        self,
+        stored: StoredSession,
+        claim: Claim,
+        record: str,
+        otlp: bytes,
+        line: str,
+        outbox_max_len: int,
+        judged_subjects: set[str],
     ) -> int:
         """Record a revision's verdict and queue it for delivery, atomically. 1: committed; 0: this
         revision was committed before (a job taken over); -1: the outbox is full."""
@@ -222,9 +238,22 @@ class SessionBuffer:
         return int(
             await scripts.commit_verdict.run(
                 self._redis,
-                [keys.session(stored.key), keys.session_result(stored.key, claim.revision), shard.outbox, shard.outbox_overflow],
-                [claim.counter, record, otlp, line, int(self._cfg.ttl_s), outbox_max_len, stored.span_count,
-                 json.dumps(sorted(judged_subjects))],
+                [
+                    keys.session(stored.key),
+                    keys.session_result(stored.key, claim.revision),
+                    shard.outbox,
+                    shard.outbox_overflow,
+                ],
+                [
+                    claim.counter,
+                    record,
+                    otlp,
+                    line,
+                    int(self._cfg.ttl_s),
+                    outbox_max_len,
+                    stored.span_count,
+                    json.dumps(sorted(judged_subjects)),
+                ],
             )
         )
 
@@ -254,8 +283,8 @@ class SessionBuffer:
             wanted.append([keys.session_result(session, r) for r in range(max(first, 1), revision + 1)])
         pipe = self._redis.pipeline(transaction=False)
         for result_keys in wanted:
-            for key in result_keys:  # GETs, not one MGET: a Cluster pipeline refuses multi-key commands
-                pipe.get(key)
+            for result_key in result_keys:  # GETs, not one MGET: a Cluster pipeline refuses multi-key commands
+                pipe.get(result_key)
         fetched = iter(await pipe.execute())
         out = []
         for session, (values, due, ttl, names), result_keys in zip(sessions, rows, wanted):
@@ -280,7 +309,9 @@ class SessionBuffer:
                 return control_scripts.Scheduled(int(code))
         return control_scripts.Scheduled.BEING_JUDGED
 
-    async def scan_sessions(self, limit: int, page_token: str = "", tenant: str = "", session_id: str = "") -> tuple[list[SessionKey], str]:
+    async def scan_sessions(
+        self, limit: int, page_token: str = "", tenant: str = "", session_id: str = ""
+    ) -> tuple[list[SessionKey], str]:
         """Up to limit buffered sessions, in SCAN order, and the next page's token ("" after the last
         page). A token is the node (on a Cluster, the index of a primary) and the cursor of the SCAN
         batch the page ended in, and the last session taken from it: the next page scans that batch
@@ -296,7 +327,9 @@ class SessionBuffer:
         found: list[SessionKey] = []
         while True:
             next_cursor, raw = await self._scan(nodes[node], cursor, pattern)
-            batch = sorted((s for s in map(self._session_of, raw) if s and session_member(s) > after), key=session_member)
+            batch = sorted(
+                (s for s in map(self._session_of, raw) if s and session_member(s) > after), key=session_member
+            )
             after = ""
             if session_id:  # the pattern also matches ids that merely end with this one
                 batch = [s for s in batch if s.session_id == session_id]
@@ -319,9 +352,13 @@ class SessionBuffer:
         return [None]
 
     async def _scan(self, node, cursor: int, pattern: str) -> tuple[int, list[bytes]]:
+        # The client never decodes replies (no decode_responses): key names are bytes.
         if node is None:
-            return await self._redis.scan(cursor, match=pattern, count=SCAN_BATCH)
-        cursors, raw = await self._redis.scan(cursor, match=pattern, count=SCAN_BATCH, target_nodes=node)
+            return cast(tuple[int, list[bytes]], await self._redis.scan(cursor, match=pattern, count=SCAN_BATCH))
+        # A Cluster's SCAN answers a cursor per node it ran on (redis-py's parse_scan_result), not the
+        # single cursor redis-py's annotation (shared with the single-Redis client) says.
+        reply = await self._redis.scan(cursor, match=pattern, count=SCAN_BATCH, target_nodes=node)
+        cursors, raw = cast(tuple[dict[str, int], list[bytes]], reply)
         return next(iter(cursors.values())), raw
 
     def _session_of(self, key: bytes) -> SessionKey | None:

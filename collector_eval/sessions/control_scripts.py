@@ -1,5 +1,6 @@
 """Lua scripts of the control API (EndSession, Reevaluate): scheduling a session by hand is one atomic
 step, like every other trigger (see sessions/scripts.py for the session hash and the due set)."""
+
 from __future__ import annotations
 
 from enum import IntEnum
@@ -15,6 +16,7 @@ class Scheduled(IntEnum):
     BEING_JUDGED = -2  # a claimed revision is not committed yet
     NOTHING_NEW = -3
     REVISION_MOVED = -4  # another revision was judged since the caller read the session
+
 
 # KEYS: session hash, due set, the result key of the revision the caller read.
 # ARGV: the session's due-set member, due time, force a new revision (1 or 0), the revision the caller read.

@@ -1,6 +1,7 @@
 """Redis key names. Every key starts "<prefix>:{<shard tag>}:", so that on a Redis Cluster a session's
 hash, its verdicts and its shard's queues (due sets, job stream, outbox) share one hash slot and each
 script runs on one node, while the shards spread the sessions and the queues over the nodes."""
+
 from __future__ import annotations
 
 import zlib

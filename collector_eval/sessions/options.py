@@ -1,4 +1,5 @@
 """Options of session routing, buffering and triggers (session.*, jobs.*)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

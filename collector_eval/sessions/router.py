@@ -3,6 +3,7 @@
 Spans are grouped per trace because real instrumentations often put the session id only on the root
 span, which ends (and is exported) last: a trace joins a session when any of its spans carries the id.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -147,7 +148,9 @@ class SessionRouter:
                     if sid is None and res_id is not None:
                         sid, id_attr = res_id
                     if len(trace_id) != 16 or (sid is not None and len(sid) > max_id_length):
-                        rejected.add(f"{self._problem(sid, id_attr, trace_id)} (span {pb_spans[span_index].span_id.hex()})")
+                        rejected.add(
+                            f"{self._problem(sid, id_attr, trace_id)} (span {pb_spans[span_index].span_id.hex()})"
+                        )
                         continue
                     if chunk is None:
                         chunk = chunks[trace_id] = TraceChunk(trace_id)
@@ -238,4 +241,3 @@ def group_sessions(request: ExportTraceServiceRequest, router: SessionRouter) ->
         if chunk.session is not None:
             sessions.setdefault(chunk.session, []).extend(chunk.resource_spans())
     return sessions
-

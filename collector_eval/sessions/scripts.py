@@ -1,8 +1,10 @@
 """Lua scripts run inside Redis, so read-modify-write steps (caps, TTL extension, idempotent
 triggers) are atomic across replicas. Every key a script touches is passed in KEYS."""
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from string import Template
 
 from redis.exceptions import NoScriptError
@@ -186,7 +188,7 @@ class Script:
         self.source = Template(source).substitute({t.name: t.value for t in Trigger})
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
 
-    async def run(self, client: Client, keys: list[str], args: list):
+    async def run(self, client: Client, keys: Sequence[bytes | str], args: list):
         try:
             return await client.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:

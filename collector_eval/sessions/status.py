@@ -1,5 +1,6 @@
 """What the control API shows of a buffered session, read from its Redis hash, its place in the due
 set and the verdict records of its revisions (see sessions/scripts.py for the hash's layout)."""
+
 from __future__ import annotations
 
 import builtins
@@ -11,7 +12,6 @@ from collector_eval.model import SessionKey
 
 # The session hash fields a status reads, in this order (never the chunks: they can be megabytes).
 FIELDS = ("n", "judged_n", "revision", "trigger", "truncated", "end_span", "id_attribute")
-
 
 
 class SessionState(StrEnum):
@@ -49,7 +49,7 @@ class SessionStatus:
         field_names: list[builtins.bytes],
         records: list[builtins.bytes | None],
         latest_record: builtins.bytes | None,
-    ) -> "SessionStatus | None":
+    ) -> SessionStatus | None:
         """values: FIELDS of the hash; records: result keys' values (None where expired or never
         written); latest_record: the last claimed revision's. None when the session is not buffered."""
         n, judged_n, revision, trigger, truncated, end_span, id_attribute = values

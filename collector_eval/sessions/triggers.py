@@ -1,6 +1,7 @@
 """Triggers, second half: sessions whose settle delay, idle timeout or maximum duration has passed
 move to their shard's job stream. (The first half, scheduling them, runs with the buffer write: see
 buffer.store.)"""
+
 from __future__ import annotations
 
 import asyncio
@@ -32,7 +33,9 @@ class DuePoller:
         replies = await asyncio.gather(
             *(
                 scripts.dispatch_due.run(
-                    self._redis, [shard.due, shard.idle, shard.max_duration, shard.jobs], [now, BATCH, self._cfg.stream_max_len]
+                    self._redis,
+                    [shard.due, shard.idle, shard.max_duration, shard.jobs],
+                    [now, BATCH, self._cfg.stream_max_len],
                 )
                 for shard in self._keys.shards
             )
@@ -60,5 +63,5 @@ class DuePoller:
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), wait)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass

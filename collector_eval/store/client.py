@@ -1,7 +1,9 @@
 """The Redis client: one for a single Redis or for a Cluster, and what its failures look like."""
+
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
@@ -34,7 +36,7 @@ def log_failure(log: logging.Logger, what: str, exc: Exception) -> bool:
 
 def connect(cfg: RedisConfig, url: str) -> Client:
     """A client for url (cfg.url, or the embedded server's), a Cluster client when cfg names one."""
-    options = dict(
+    options: dict[str, Any] = dict(
         socket_timeout=5,
         socket_connect_timeout=2,
         health_check_interval=10,

@@ -1,4 +1,5 @@
 """Options of the Redis store (redis.*)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

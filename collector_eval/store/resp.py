@@ -1,6 +1,7 @@
 """A lean pipeline for the ingest hot path: commands packed as RESP by hand and sent in one write on
 one pooled connection. redis-py's pipeline spends far more CPU encoding a hundred commands and
 parsing their replies than Redis spends running them."""
+
 from __future__ import annotations
 
 import asyncio
@@ -21,7 +22,7 @@ def pack(args: list[bytes]) -> bytes:
 
 # Writes whose replies are not read, then the command whose reply stands for them, and (on a Cluster)
 # a key in the slot they all hash to.
-Batch = tuple[list[list[bytes]], list[bytes], bytes | str]
+Batch = tuple[list[list[bytes]], list[bytes], str]
 
 
 async def execute_quietly(client: Client, batches: list[Batch]) -> list:
@@ -38,6 +39,7 @@ async def execute_quietly(client: Client, batches: list[Batch]) -> list:
     by_node: dict[str, tuple[ClusterNode, list[int]]] = {}
     for i, (_, _, slot_key) in enumerate(batches):
         node = client.get_node_from_key(slot_key)
+        assert node is not None  # None only for a replica (replica=True) that does not exist
         by_node.setdefault(node.name, (node, []))[1].append(i)
     replies: list = [None] * len(batches)
 

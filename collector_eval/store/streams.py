@@ -1,6 +1,7 @@
 """Redis Streams read through a consumer group: evaluation jobs, and verdicts in the outbox. Any
 replica can take any entry, and an entry whose consumer died is reclaimed once it has been idle past
 the visibility timeout."""
+
 from __future__ import annotations
 
 import os
@@ -54,11 +55,27 @@ class StreamGroup:
         return reclaimed
 
     async def read(self, count: int, block_ms: int) -> list[Message]:
-        command = ["XREADGROUP", "GROUP", self._group, self.consumer, "COUNT", count, "BLOCK", block_ms, "STREAMS", self._stream, ">"]
+        command: list[str | int] = [
+            "XREADGROUP",
+            "GROUP",
+            self._group,
+            self.consumer,
+            "COUNT",
+            count,
+            "BLOCK",
+            block_ms,
+            "STREAMS",
+            self._stream,
+            ">",
+        ]
         # On a Cluster, straight to the stream's node: redis-py would otherwise ask a node which of
         # the arguments are keys (COMMAND GETKEYS) before every read, and that node's connection
         # breaking under it raised outside RedisError.
-        route = {"target_nodes": self._redis.get_node_from_key(self._stream)} if isinstance(self._redis, RedisCluster) else {}
+        route = (
+            {"target_nodes": self._redis.get_node_from_key(self._stream)}
+            if isinstance(self._redis, RedisCluster)
+            else {}
+        )
         try:
             reply = await self._redis.execute_command(*command, **route)
         except ResponseError as exc:

@@ -1,4 +1,5 @@
 """The command line, run as a real subprocess: transcript, check-config, --help and serve."""
+
 from __future__ import annotations
 
 import json
@@ -280,7 +281,10 @@ def test_serve_port_taken_fails_clearly(tmp_path, redis_url):
         path.write_text(
             yaml.safe_dump(
                 with_side_ports_off(
-                    {"receiver": {"grpc": {"endpoint": f"127.0.0.1:{port}"}}, "redis": {"url": redis_url, "key_prefix": "cli-taken"}}
+                    {
+                        "receiver": {"grpc": {"endpoint": f"127.0.0.1:{port}"}},
+                        "redis": {"url": redis_url, "key_prefix": "cli-taken"},
+                    }
                 )
             )
         )
@@ -336,7 +340,11 @@ def test_serve_port_taken_with_embedded_redis_leaves_no_redis_behind(tmp_path):
 def test_serve_unreachable_redis_fails_clearly(tmp_path):
     url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     path = tmp_path / "noredis.yaml"
-    path.write_text(yaml.safe_dump(with_side_ports_off({"receiver": {"grpc": {"endpoint": f"127.0.0.1:{free_port()}"}}, "redis": {"url": url}})))
+    path.write_text(
+        yaml.safe_dump(
+            with_side_ports_off({"receiver": {"grpc": {"endpoint": f"127.0.0.1:{free_port()}"}}, "redis": {"url": url}})
+        )
+    )
     result = run_cli("serve", "--config", str(path), timeout=30)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr, result.stderr

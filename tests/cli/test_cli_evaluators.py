@@ -1,4 +1,5 @@
 """`collector-eval evaluators`, run as a real subprocess: every built-in, for people and for machines."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "collector_eval.cli", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "collector_eval.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_json_lists_every_builtin_with_level_output_pass_and_judge() -> None:
@@ -24,7 +26,10 @@ def test_json_lists_every_builtin_with_level_output_pass_and_judge() -> None:
     assert len(rows) == 12
     frustration = rows["user_frustration"]
     assert (frustration["level"], frustration["labels"], frustration["pass"]) == (
-        "session", ["none", "mild", "high", "abandoned"], "none or mild")
+        "session",
+        ["none", "mild", "high", "abandoned"],
+        "none or mild",
+    )
     assert rows["goal_completeness"]["score"] == {"min": 0, "max": 1, "direction": "higher"}
     assert rows["failure_to_answer"]["without_judge"] and rows["failure_to_answer"]["options"] == ["fail_categories"]
     assert "empty_response, refusal_response" in rows["failure_to_answer"]["pass"]

@@ -1,6 +1,7 @@
 """`collector-eval sessions`, `demo` and `evaluate FILE`, run as real subprocesses: the first two
 against the running service (real Redis, real gRPC, the real judge server), the last with no Redis
 and no server at all."""
+
 from __future__ import annotations
 
 import json
@@ -30,7 +31,12 @@ def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> s
     full_env = {k: v for k, v in os.environ.items() if k != "COLLECTOR_EVAL_TOKEN"}
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "collector_eval.cli", *args], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "collector_eval.cli", *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -49,10 +55,20 @@ def test_sessions_list_show_end_reevaluate(service, sink, judge, client_for):
     at = ("--endpoint", svc.control_endpoint)
 
     listed = ok_json(cli("sessions", "list", "--json", *at))
-    assert [(s["tenant"], s["session_id"], s["state"], s["spans"]) for s in listed["sessions"]] == [(TENANT, "cli-1", "buffered", 4)]
+    assert [(s["tenant"], s["session_id"], s["state"], s["spans"]) for s in listed["sessions"]] == [
+        (TENANT, "cli-1", "buffered", 4)
+    ]
     assert listed["next_page_token"] == ""
     table = cli("sessions", "list", *at)
-    assert table.returncode == 0 and table.stdout.split("\n")[0].split() == ["TENANT", "SESSION", "STATE", "SPANS", "REVISION", "LATEST", "VERDICT"]
+    assert table.returncode == 0 and table.stdout.split("\n")[0].split() == [
+        "TENANT",
+        "SESSION",
+        "STATE",
+        "SPANS",
+        "REVISION",
+        "LATEST",
+        "VERDICT",
+    ]
     assert table.stdout.split("\n")[1].split() == [TENANT, "cli-1", "buffered", "4", "0", "-"]
 
     # No --tenant: the only tenant with this id is found.
@@ -62,11 +78,18 @@ def test_sessions_list_show_end_reevaluate(service, sink, judge, client_for):
     ended = ok_json(cli("sessions", "end", "cli-1", "--tenant", TENANT, "--json", *at))
     assert (ended["state"], ended["trigger"]) == ("scheduled", "control") and ended["due_at_unix"]
     sink.wait_for(lambda s: len(s.carriers()) == 1)
-    judged = wait_until(lambda: (d := ok_json(cli("sessions", "show", "cli-1", "--json", *at)))["state"] == "judged" and d)
+    judged = wait_until(
+        lambda: (d := ok_json(cli("sessions", "show", "cli-1", "--json", *at)))["state"] == "judged" and d
+    )
     (evaluation,) = judged["verdicts"][0]["evaluations"]
     # The evaluation has the console verdict's shape.
     assert set(evaluation) == set(CONSOLE["evaluations"][0])
-    assert (evaluation["name"], evaluation["status"], evaluation["label"], evaluation["score"]) == ("goal_completeness", "ok", "complete", 1.0)
+    assert (evaluation["name"], evaluation["status"], evaluation["label"], evaluation["score"]) == (
+        "goal_completeness",
+        "ok",
+        "complete",
+        1.0,
+    )
 
     people = cli("sessions", "show", "cli-1", *at)
     assert people.returncode == 0
@@ -90,7 +113,9 @@ def test_sessions_errors_exit_1_with_the_status(service, client_for):
     assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr and "'nobody'" in missing.stderr
     ambiguous = cli("sessions", "show", "twice", *at)
     assert ambiguous.returncode == 1 and "another-app" in ambiguous.stderr and "--tenant" in ambiguous.stderr
-    assert ok_json(cli("sessions", "show", "twice", "--tenant", "another-app", "--json", *at))["tenant"] == "another-app"
+    assert (
+        ok_json(cli("sessions", "show", "twice", "--tenant", "another-app", "--json", *at))["tenant"] == "another-app"
+    )
     unreachable = cli("sessions", "list", "--endpoint", "127.0.0.1:1", timeout=60)
     assert unreachable.returncode == 1 and "UNAVAILABLE" in unreachable.stderr
 
@@ -110,7 +135,9 @@ def test_sessions_token_from_the_environment(service):
 def test_demo_sends_a_session_and_prints_its_verdict(service, sink, judge):
     judge.default = goal_answer(["name the puppy", "list vaccines"], ["book a vet appointment"])
     svc = service()
-    result = cli("demo", "--endpoint", svc.endpoint, "--control-endpoint", svc.control_endpoint, "--json", "--timeout", "30")
+    result = cli(
+        "demo", "--endpoint", svc.endpoint, "--control-endpoint", svc.control_endpoint, "--json", "--timeout", "30"
+    )
     verdict = ok_json(result)
     assert verdict["tenant"] == "collector-eval-demo" and verdict["session_id"].startswith("demo-")
     assert verdict["state"] == "judged" and verdict["spans"] == 7
@@ -157,12 +184,17 @@ def _config(tmp_path: Path, judge, **extra) -> Path:
 def test_evaluate_judges_each_session_of_a_file_offline(tmp_path, judge):
     judge.default = goal_answer(["name", "vaccines"], ["vet booking"])
     path = CORPUS / "openinference_openai_chat" / "otlp.json"
-    result = cli("evaluate", str(path), "--config", str(_config(tmp_path, judge)), env={"COLLECTOR_EVAL_TEST_KEY": "sk-test"})
+    result = cli(
+        "evaluate", str(path), "--config", str(_config(tmp_path, judge)), env={"COLLECTOR_EVAL_TEST_KEY": "sk-test"}
+    )
     assert result.returncode == 0, result.stderr
     (line,) = [json.loads(x) for x in result.stdout.splitlines()]
     assert set(line) == set(CONSOLE)
     assert (line["session_id"], line["tenant"], line["trigger"], line["revision"]) == (
-        "sess-oi-chat-0001", "openinference_openai_chat", "offline", 0
+        "sess-oi-chat-0001",
+        "openinference_openai_chat",
+        "offline",
+        0,
     )
     (evaluation,) = line["evaluations"]
     assert (evaluation["status"], evaluation["label"]) == ("ok", "complete")
@@ -185,7 +217,11 @@ def test_evaluate_several_sessions_and_no_key(tmp_path, judge):
     assert [o["tenant"] for o in out] == ["openinference_openai_chat", "traceloop"]
     for o in out:
         (evaluation,) = o["evaluations"]
-        assert (evaluation["status"], evaluation["error_type"], evaluation["score"]) == ("skipped", "judge_disabled", None)
+        assert (evaluation["status"], evaluation["error_type"], evaluation["score"]) == (
+            "skipped",
+            "judge_disabled",
+            None,
+        )
     assert "COLLECTOR_EVAL_TEST_KEY is not set" in result.stderr
     assert judge.requests == []
 

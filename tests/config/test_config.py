@@ -1,5 +1,6 @@
 """Unit tests of collector_eval/config.py: the defaults are the design contract, and every bad value is
 refused with an error naming its full dotted key."""
+
 from __future__ import annotations
 
 import dataclasses

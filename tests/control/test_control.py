@@ -1,5 +1,6 @@
 """The control API (collector_eval.v1.Control) against the running service: real Redis, real gRPC on
 both ports, the real judge server; sessions go in through the OTLP receiver as apps send them."""
+
 from __future__ import annotations
 
 import threading

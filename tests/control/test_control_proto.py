@@ -1,5 +1,6 @@
 """The checked-in control API code (collector_eval/v1/) is what proto/ generates, byte for byte, and
 the package's dependency floors are at least the versions that code demands at import."""
+
 from __future__ import annotations
 
 import re
@@ -15,10 +16,16 @@ GENERATED = ROOT / "collector_eval" / "v1"
 
 def test_checked_in_code_matches_a_fresh_generation(tmp_path):
     result = subprocess.run(
-        [sys.executable, str(ROOT / "proto" / "generate.py"), str(tmp_path)], capture_output=True, text=True, timeout=120
+        [sys.executable, str(ROOT / "proto" / "generate.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    fresh = {p.relative_to(tmp_path / "collector_eval" / "v1"): p.read_bytes() for p in (tmp_path / "collector_eval" / "v1").iterdir()}
+    fresh = {
+        p.relative_to(tmp_path / "collector_eval" / "v1"): p.read_bytes()
+        for p in (tmp_path / "collector_eval" / "v1").iterdir()
+    }
     assert sorted(map(str, fresh)) == ["control_pb2.py", "control_pb2.pyi", "control_pb2_grpc.py"]
     for name, content in fresh.items():
         assert (GENERATED / name).read_bytes() == content, f"collector_eval/v1/{name} is stale: run `make proto`"

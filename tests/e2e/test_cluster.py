@@ -2,6 +2,7 @@
 of one session sent to either, one process killed mid-load. Every session is judged exactly once
 and every span forwarded (at least once); the sessions and queues are spread over all three nodes. The control API
 and metrics of a service on the Cluster see every node."""
+
 from __future__ import annotations
 
 import copy
@@ -173,7 +174,8 @@ def test_two_replicas_on_a_cluster_one_killed_mid_load(tmp_path, redis_cluster_u
         assert verdicts == {sid: 1 for sid in sessions}
         # Judged once: one verdict committed per session, whichever process judged it.
         committed = [
-            sum(client.exists(keys.session_result(SessionKey("fault-app", sid), r)) for r in range(1, 4)) for sid in sessions
+            sum(client.exists(keys.session_result(SessionKey("fault-app", sid), r)) for r in range(1, 4))
+            for sid in sessions
         ]
         assert committed == [1] * len(sessions)
         # At least once: a request forwarded by the process killed before it could answer is sent
@@ -240,5 +242,11 @@ def test_shard_tags_fall_in_equal_slot_ranges_and_sessions_spread_over_them():
     # Every key of a session names its shard's tag: one slot for the session and its queues.
     session = SessionKey("app", "s-1")
     shard = keys.shard_of(session)
-    named = [keys.session(session), keys.session_result(session, 3).encode(), shard.due.encode(), shard.jobs.encode(), shard.outbox.encode()]
+    named = [
+        keys.session(session),
+        keys.session_result(session, 3).encode(),
+        shard.due.encode(),
+        shard.jobs.encode(),
+        shard.outbox.encode(),
+    ]
     assert len({key_slot(key) for key in named}) == 1

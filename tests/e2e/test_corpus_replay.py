@@ -1,6 +1,7 @@
 """Every recorded corpus session replayed through the running service over real gRPC, in batches the
 way an SDK's BatchSpanProcessor would send them: every span is forwarded unchanged, and the judge
 sees the whole conversation (or, without content, the evaluation is skipped with its reason)."""
+
 from __future__ import annotations
 
 import json
@@ -94,7 +95,9 @@ def test_corpus_session_replayed_through_the_service(folder, service, sink, judg
     sink.wait_for(lambda s: sent.keys() <= {span.span_id for _, _, span in s.spans()})
 
     # Every original span arrived downstream, unchanged, with its resource and scope.
-    received = {span.span_id: (res, scope, span) for res, scope, span in sink.spans() if span.name != "evaluate_session"}
+    received = {
+        span.span_id: (res, scope, span) for res, scope, span in sink.spans() if span.name != "evaluate_session"
+    }
     assert received == sent
 
     resource, _, carrier = sink.carriers()[0]

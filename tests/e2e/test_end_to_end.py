@@ -1,5 +1,6 @@
 """End to end: the real OpenTelemetry SDK sends a multi-turn session to the service (real redis-server),
 the judge is a real local OpenAI-compatible server, the downstream a real OTLP/gRPC server."""
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,9 @@ def test_session_judged_and_every_span_forwarded_unchanged(service, sink, judge)
         end = send_session(provider, "sess-e2e-1")
         sink.wait_for(lambda s: len(s.carriers()) == 1)
         sent = {span.span_id: (res, scope, span) for res, scope, span in reference.spans()}
-        received = {span.span_id: (res, scope, span) for res, scope, span in sink.spans() if span.name != "evaluate_session"}
+        received = {
+            span.span_id: (res, scope, span) for res, scope, span in sink.spans() if span.name != "evaluate_session"
+        }
         assert len(sent) == 7
         assert received == sent  # protobuf equality: spans, their resources and scopes unchanged
 
@@ -196,8 +199,12 @@ def test_end_marker_on_a_child_span_ends_the_session_its_root_names_later(servic
             "chat",
             context=set_span_in_context(root),
             attributes={
-                "gen_ai.input.messages": json.dumps([{"role": "user", "parts": [{"type": "text", "content": "hello there"}]}]),
-                "gen_ai.output.messages": json.dumps([{"role": "assistant", "parts": [{"type": "text", "content": "hi!"}]}]),
+                "gen_ai.input.messages": json.dumps(
+                    [{"role": "user", "parts": [{"type": "text", "content": "hello there"}]}]
+                ),
+                "gen_ai.output.messages": json.dumps(
+                    [{"role": "assistant", "parts": [{"type": "text", "content": "hi!"}]}]
+                ),
             },
         ).end()
         tracer.start_span("finish", context=set_span_in_context(root), attributes={"session_status": "completed"}).end()

@@ -1,5 +1,6 @@
 """Span- and trace-level evaluators through the running service: their results go out on carrier
 spans that are children of the judged span (the trace's root for trace level)."""
+
 from __future__ import annotations
 
 import json

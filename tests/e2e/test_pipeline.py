@@ -1,6 +1,7 @@
 """The third way in: collector-eval chained between two real OpenTelemetry collectors. `rotel-agent`
 (from the `rotel` wheel: OTLP/gRPC in, batching, OTLP/gRPC out, gzip) runs in front of and behind the
 service: app (OpenTelemetry SDK) -> rotel #1 -> collector-eval -> rotel #2 -> sink."""
+
 from __future__ import annotations
 
 import socket

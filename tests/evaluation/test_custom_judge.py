@@ -1,4 +1,5 @@
 """Judges defined in configuration, from YAML-shaped config through the real judge server."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,13 @@ from tests.support.judging import (
     user_text,
 )
 
-POLITE = {"name": "politeness", "type": "custom_judge",
-          "prompt": "Was the assistant polite throughout {{transcript}}?", "output": "boolean", "pass_when": "true"}
+POLITE = {
+    "name": "politeness",
+    "type": "custom_judge",
+    "prompt": "Was the assistant polite throughout {{transcript}}?",
+    "output": "boolean",
+    "pass_when": "true",
+}
 
 
 def custom(**entry):
@@ -49,12 +55,17 @@ def test_the_template_is_the_task_and_the_transcript_is_data() -> None:
     system, user = system_text(server), user_text(server)
     assert "Was the assistant polite throughout the <transcript> block?" in system
     assert "never instructions" in system and "Book a flight" not in system
-    assert "Book a flight to Oslo" in user[user.index("<transcript>"):user.index("</transcript>")]
+    assert "Book a flight to Oslo" in user[user.index("<transcript>") : user.index("</transcript>")]
 
 
 def test_score_judge_compares_with_its_criterion_and_refuses_out_of_range() -> None:
-    judge = custom(name="helpfulness", type="custom_judge", prompt="Rate {{transcript}}",
-                   output={"type": "score", "min": 1, "max": 5}, pass_when=">= 4")
+    judge = custom(
+        name="helpfulness",
+        type="custom_judge",
+        prompt="Rate {{transcript}}",
+        output={"type": "score", "min": 1, "max": 5},
+        pass_when=">= 4",
+    )
     assert (judge.output.score, judge.output.direction) == ((1, 5), "higher")
     four, _ = judged(judge, conversation(), reply(4))
     three, _ = judged(judge, conversation(), reply(3.5))
@@ -67,9 +78,13 @@ def test_score_judge_compares_with_its_criterion_and_refuses_out_of_range() -> N
 
 
 def test_categories_judge_passes_on_listed_categories() -> None:
-    judge = custom(name="tone", type="custom_judge", prompt="Classify the tone of {{transcript}}",
-                   output={"type": "categories", "categories": {"warm": "friendly", "flat": "neutral", "rude": "impolite"}},
-                   pass_when="warm, flat")
+    judge = custom(
+        name="tone",
+        type="custom_judge",
+        prompt="Classify the tone of {{transcript}}",
+        output={"type": "categories", "categories": {"warm": "friendly", "flat": "neutral", "rude": "impolite"}},
+        pass_when="warm, flat",
+    )
     warm, server = judged(judge, conversation(), reply("flat"))
     rude, _ = judged(judge, conversation(), reply("rude"))
     unknown, _ = judged(judge, conversation(), reply("cold"), reply("cold"))
@@ -79,10 +94,19 @@ def test_categories_judge_passes_on_listed_categories() -> None:
 
 
 def test_json_judge_keeps_the_answer_and_passes_on_a_boolean_property() -> None:
-    schema = {"type": "object", "additionalProperties": False, "required": ["ok", "issues"],
-              "properties": {"ok": {"type": "boolean"}, "issues": {"type": "array", "items": {"type": "string"}}}}
-    judge = custom(name="audit", type="custom_judge", prompt="Audit {{transcript}}",
-                   output={"type": "json", "schema": schema}, pass_when="ok")
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["ok", "issues"],
+        "properties": {"ok": {"type": "boolean"}, "issues": {"type": "array", "items": {"type": "string"}}},
+    }
+    judge = custom(
+        name="audit",
+        type="custom_judge",
+        prompt="Audit {{transcript}}",
+        output={"type": "json", "schema": schema},
+        pass_when="ok",
+    )
     result, _ = judged(judge, conversation(), reply({"ok": False, "issues": ["no hotel"]}))
     assert (result.passed, json.loads(result.attributes[ATTR_ANSWER])) == (False, {"ok": False, "issues": ["no hotel"]})
     wrong, _ = judged(judge, conversation(), reply({"ok": "yes"}), reply({"ok": "yes"}))
@@ -90,8 +114,13 @@ def test_json_judge_keeps_the_answer_and_passes_on_a_boolean_property() -> None:
 
 
 def test_span_level_judge_sees_input_and_output_blocks() -> None:
-    judge = custom(name="concise", type="custom_judge", level="span", prompt="Is {{output}} a concise answer to {{input}}?",
-                   filters={"span_kind": ["LLM"]})
+    judge = custom(
+        name="concise",
+        type="custom_judge",
+        level="span",
+        prompt="Is {{output}} a concise answer to {{input}}?",
+        filters={"span_kind": ["LLM"]},
+    )
     span = llm_span("Weather in Oslo?", "Sunny.")
     assert judge.selects(span)
     result, server = judged(judge, span, reply(True))
@@ -102,8 +131,10 @@ def test_span_level_judge_sees_input_and_output_blocks() -> None:
 
 def test_trace_level_judge_sees_the_spans_in_order() -> None:
     judge = custom(name="efficient", type="custom_judge", level="trace", prompt="Was {{trace}} efficient?")
-    t = trace(raw_span(1, {"openinference.span.kind": "AGENT", "input.value": "plan a trip"}, "agent"),
-              tool_span(2, "search", {"q": "Oslo"}, "3 hotels", parent=1))
+    t = trace(
+        raw_span(1, {"openinference.span.kind": "AGENT", "input.value": "plan a trip"}, "agent"),
+        tool_span(2, "search", {"q": "Oslo"}, "3 hotels", parent=1),
+    )
     _, server = judged(judge, t, reply(True))
     block = user_text(server)
     assert block.index("plan a trip") < block.index("3 hotels") and "[TOOL search]" in block
@@ -122,13 +153,21 @@ def test_changing_the_prompt_changes_the_version() -> None:
         ({**POLITE, "level": "turn"}, "evaluators[0].level"),
         ({**POLITE, "output": "stars"}, "evaluators[0].output.type"),
         ({**POLITE, "output": {"type": "score", "min": 5, "max": 1}}, "evaluators[0].output.max"),
-        ({**POLITE, "output": {"type": "categories", "categories": {"one": "only"}}}, "evaluators[0].output.categories"),
-        ({**POLITE, "output": {"type": "json", "schema": {"type": "object", "properties": 3}}}, "evaluators[0].output.schema"),
+        (
+            {**POLITE, "output": {"type": "categories", "categories": {"one": "only"}}},
+            "evaluators[0].output.categories",
+        ),
+        (
+            {**POLITE, "output": {"type": "json", "schema": {"type": "object", "properties": 3}}},
+            "evaluators[0].output.schema",
+        ),
         ({**POLITE, "output": {"type": "json", "schema": {"type": "string"}}}, "evaluators[0].output.schema"),
         ({**POLITE, "pass_when": "yes"}, "evaluators[0].pass_when"),
         ({**POLITE, "output": "score", "pass_when": "above 3"}, "evaluators[0].pass_when"),
-        ({**POLITE, "output": {"type": "categories", "categories": {"a": "x", "b": "y"}}, "pass_when": "a, c"},
-         "evaluators[0].pass_when"),
+        (
+            {**POLITE, "output": {"type": "categories", "categories": {"a": "x", "b": "y"}}, "pass_when": "a, c"},
+            "evaluators[0].pass_when",
+        ),
         ({**POLITE, "name": "coherence"}, "evaluators[0].name"),
         ({**POLITE, "output": {"type": "boolean", "colour": "red"}}, "evaluators[0].output.colour"),
         ({**POLITE, "output": 3}, "evaluators[0].output"),

@@ -1,5 +1,6 @@
 """The evaluator interface across all built-ins: per-evaluator configuration and its errors, the
 deterministic sample draw, strict-compatible schemas, and the transcript as data for every judge."""
+
 from __future__ import annotations
 
 import pytest
@@ -24,8 +25,11 @@ from tests.support.judging import (
     trace,
 )
 
-WEATHER = {"name": "get_weather", "description": "Weather",
-           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+WEATHER = {
+    "name": "get_weather",
+    "description": "Weather",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
 
 VALID_ANSWERS = {
     "goal_completeness": goal_completeness_answer(True),
@@ -34,10 +38,17 @@ VALID_ANSWERS = {
     "coherence": {"lapses": [], "label": "consistent", "explanation": "x"},
     "failure_to_answer": {"evidence": "e", "category": "answered", "explanation": "x"},
     "prompt_injection": {"evidence": "e", "injection": True, "technique": "override", "explanation": "x"},
-    "sentiment": {"input": {"evidence": "e", "sentiment": "neutral"}, "output": {"evidence": "e", "sentiment": "neutral"},
-                  "explanation": "x"},
+    "sentiment": {
+        "input": {"evidence": "e", "sentiment": "neutral"},
+        "output": {"evidence": "e", "sentiment": "neutral"},
+        "explanation": "x",
+    },
     "topic_relevancy": {"evidence": "e", "on_topic": False, "topic": "", "explanation": "x"},
-    "toxicity": {"input": {"evidence": "e", "categories": []}, "output": {"evidence": "e", "categories": []}, "explanation": "x"},
+    "toxicity": {
+        "input": {"evidence": "e", "categories": []},
+        "output": {"evidence": "e", "categories": []},
+        "explanation": "x",
+    },
     "tool_selection": {"calls": [{"call": 1, "evidence": "e", "appropriate": True}], "explanation": "x"},
     "tool_argument_correctness": {"calls": [{"call": 1, "evidence": "e", "correct": True}], "explanation": "x"},
     "trajectory": {"evidence": "e", "wrong_order": False, "skipped_steps": [], "explanation": "x"},
@@ -56,18 +67,34 @@ def _error(data) -> str:
 
 
 def test_names_and_mappings_mix_and_disabled_entries_are_not_built() -> None:
-    cfg = config_from_dict({"evaluators": [
-        "goal_completeness",
-        {"name": "topic_relevancy", "topics": ["billing"]},
-        {"name": "sentiment", "sample_rate": 0.5,
-         "filters": {"span_kind": ["LLM"], "span_name": ["chat*"], "attributes": {"llm.model_name": "gpt-4o"}}},
-        {"name": "coherence", "enabled": False},
-    ]})
+    cfg = config_from_dict(
+        {
+            "evaluators": [
+                "goal_completeness",
+                {"name": "topic_relevancy", "topics": ["billing"]},
+                {
+                    "name": "sentiment",
+                    "sample_rate": 0.5,
+                    "filters": {
+                        "span_kind": ["LLM"],
+                        "span_name": ["chat*"],
+                        "attributes": {"llm.model_name": "gpt-4o"},
+                    },
+                },
+                {"name": "coherence", "enabled": False},
+            ]
+        }
+    )
     assert [e.name for e in cfg.evaluators] == ["goal_completeness", "topic_relevancy", "sentiment", "coherence"]
-    assert cfg.evaluators[1].topics == ["billing"] and cfg.evaluators[2].filters.attributes == {"llm.model_name": "gpt-4o"}
+    assert cfg.evaluators[1].topics == ["billing"] and cfg.evaluators[2].filters.attributes == {
+        "llm.model_name": "gpt-4o"
+    }
     evaluators = build_evaluators(cfg.evaluators)
     assert [(e.name, e.level) for e in evaluators] == [
-        ("goal_completeness", "session"), ("topic_relevancy", "span"), ("sentiment", "span")]
+        ("goal_completeness", "session"),
+        ("topic_relevancy", "span"),
+        ("sentiment", "span"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -99,10 +126,14 @@ def test_bad_entries_name_the_dotted_key(entry: dict, key: str) -> None:
 
 
 def test_two_entries_of_one_builtin_under_different_names() -> None:
-    cfg = config_from_dict({"evaluators": [
-        {"name": "billing_topics", "type": "topic_relevancy", "topics": ["billing"]},
-        {"name": "shipping_topics", "type": "topic_relevancy", "topics": ["shipping"]},
-    ]})
+    cfg = config_from_dict(
+        {
+            "evaluators": [
+                {"name": "billing_topics", "type": "topic_relevancy", "topics": ["billing"]},
+                {"name": "shipping_topics", "type": "topic_relevancy", "topics": ["shipping"]},
+            ]
+        }
+    )
     a, b = build_evaluators(cfg.evaluators)
     assert (type(a), a.name, b.name, b.config.topics) == (type(b), "billing_topics", "shipping_topics", ["shipping"])
 
@@ -135,10 +166,14 @@ def test_evaluators_draw_their_samples_independently() -> None:
 
 def test_selects_applies_the_draw_at_every_level() -> None:
     span = llm_span("hi", "hello")
-    none = [REGISTRY[n](EvaluatorConfig(name=n, sample_rate=0)) for n in ("goal_completeness", "sentiment", "trajectory")]
+    none = [
+        REGISTRY[n](EvaluatorConfig(name=n, sample_rate=0)) for n in ("goal_completeness", "sentiment", "trajectory")
+    ]
     assert not none[0].selects("sess-1") and not none[1].selects(span)
     assert not none[2].selects(trace(tool_span(1, "search", {}, "x")))
-    assert REGISTRY["goal_completeness"]().selects("sess-1") and REGISTRY["trajectory"]().selects(trace(tool_span(1, "s", {}, "x")))
+    assert REGISTRY["goal_completeness"]().selects("sess-1") and REGISTRY["trajectory"]().selects(
+        trace(tool_span(1, "s", {}, "x"))
+    )
 
 
 # -- schemas and prompts -----------------------------------------------------------------------------
@@ -194,7 +229,7 @@ def test_injection_reaches_every_judge_as_data(evaluator: Evaluator) -> None:
     # Each block opens and closes once: the planted tags were neutralised, not obeyed.
     for tag in TAGS:
         assert user.count(f"<{tag}>") == user.count(f"</{tag}>") <= 1, tag
-    blocks = [user[user.index(f"<{t}>"):user.index(f"</{t}>")] for t in TAGS if f"<{t}>" in user]
+    blocks = [user[user.index(f"<{t}>") : user.index(f"</{t}>")] for t in TAGS if f"<{t}>" in user]
     inside = sum(block.count(INJECTION) for block in blocks)
     assert inside >= 1 and inside == user.count(INJECTION)
     assert "&lt;/input>" in user or "&lt;/transcript>" in user

@@ -1,4 +1,5 @@
 """Goal completeness through the real judge and openai client, against the local test server."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """The judge against a real local OpenAI-compatible server, through the real openai client."""
+
 from __future__ import annotations
 
 import asyncio

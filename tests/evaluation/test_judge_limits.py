@@ -1,5 +1,6 @@
 """Judge rate limits (waiting, not failing), the hourly token budget and prices, against the real
 local judge server; the bucket and the budget on their own with a clock the test moves."""
+
 from __future__ import annotations
 
 import asyncio
@@ -14,7 +15,12 @@ from collector_eval.evaluation.judge.ratelimit import HourlyBudget, TokenBucket
 from tests.support.judge_server import JudgeServer
 from tests.support.judging import conversation, make_judge
 
-SCHEMA = {"type": "object", "additionalProperties": False, "required": ["ok"], "properties": {"ok": {"type": "boolean"}}}
+SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["ok"],
+    "properties": {"ok": {"type": "boolean"}},
+}
 
 
 async def _asks(judge: Judge, times: int) -> list[float]:

@@ -1,5 +1,6 @@
 """Redaction of the transcript before the judge: each detector's hits and near misses, Luhn, nested
 tool-call arguments, counts without values, and the original transcript left as it was."""
+
 from __future__ import annotations
 
 import copy
@@ -58,7 +59,10 @@ POSITIVE = {
         ("GET /v1?api_key=9f86d081884c7d659a2feaa0c55ad015&x=1", "GET /v1?api_key=[REDACTED:api_key]&x=1"),
         ('{"client_secret": "dGhpcyBpcyBhIHNlY3JldCE="}', '{"client_secret": "[REDACTED:api_key]"}'),
         ("TOKEN: AbCdEfGhIjKlMnOpQrStUv", "TOKEN: [REDACTED:api_key]"),
-        ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig-nature_x", "Authorization: Bearer [REDACTED:api_key]"),
+        (
+            "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig-nature_x",
+            "Authorization: Bearer [REDACTED:api_key]",
+        ),
     ],
     "ip": [
         ("from 192.168.1.20.", "from [REDACTED:ip]."),
@@ -102,7 +106,9 @@ NEGATIVE = {
 
 
 @pytest.mark.parametrize(
-    "detector, text, expected", [(d, t, e) for d, cases in POSITIVE.items() for t, e in cases], ids=lambda v: str(v)[:30]
+    "detector, text, expected",
+    [(d, t, e) for d, cases in POSITIVE.items() for t, e in cases],
+    ids=lambda v: str(v)[:30],
 )
 def test_detector_finds(detector, text, expected):
     out, count = only(detector, text)
@@ -120,7 +126,13 @@ def test_detector_leaves_alone(detector, text):
 def test_negatives_survive_every_detector_at_once():
     # Near misses of one detector must not be caught by another either, except where they really are
     # something else (a commit hash is no key, a date no phone, a version no address).
-    for text in ["on 2024-10-21", "version 1.2.3", "12000 tokens", "commit 3f786850e387550fdab836ed7e6dc881de23001b", "at 12:30:45"]:
+    for text in [
+        "on 2024-10-21",
+        "version 1.2.3",
+        "12000 tokens",
+        "commit 3f786850e387550fdab836ed7e6dc881de23001b",
+        "at 12:30:45",
+    ]:
         counts: dict[str, int] = {}
         assert redact_text(text, ALL, counts) == text
         assert counts == {}
@@ -134,7 +146,13 @@ def test_a_card_number_is_a_card_not_a_phone():
 
 @pytest.mark.parametrize(
     "number, valid",
-    [("4111111111111111", True), ("79927398713", True), ("378282246310005", True), ("4111111111111112", False), ("79927398710", False)],
+    [
+        ("4111111111111111", True),
+        ("79927398713", True),
+        ("378282246310005", True),
+        ("4111111111111112", False),
+        ("79927398710", False),
+    ],
 )
 def test_luhn(number, valid):
     assert luhn_valid(number) is valid
@@ -248,7 +266,9 @@ def test_redaction_config_defaults_to_off_and_accepts_every_detector():
     assert config_from_dict({"redaction": ALL}).redaction == ALL
 
 
-@pytest.mark.parametrize("value, key", [(["email", "ssn"], "redaction[1]"), (["emails"], "redaction[0]"), ("email", "redaction")])
+@pytest.mark.parametrize(
+    "value, key", [(["email", "ssn"], "redaction[1]"), (["emails"], "redaction[0]"), ("email", "redaction")]
+)
 def test_bad_redaction_config_names_the_key(value, key):
     with pytest.raises(ConfigError) as info:
         config_from_dict({"redaction": value})

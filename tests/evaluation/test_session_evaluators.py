@@ -1,5 +1,6 @@
 """Session-level built-ins through the real judge and openai client: recorded answers (good,
 borderline, malformed), what their prompts must say, and what a whole session costs in judge calls."""
+
 from __future__ import annotations
 
 import asyncio
@@ -29,17 +30,26 @@ MALFORMED = '{"label": "furious", "explanation": 3}'
 
 
 def frustration(label: str, *quotes: str) -> dict:
-    return {"signals": [{"quote": q, "signal": "impatience"} for q in quotes], "label": label, "explanation": f"{label}."}
+    return {
+        "signals": [{"quote": q, "signal": "impatience"} for q in quotes],
+        "label": label,
+        "explanation": f"{label}.",
+    }
 
 
 def correctness(*verdicts: str) -> dict:
-    return {"answers": [{"answer": f"a{i}", "evidence": "tool result", "verdict": v} for i, v in enumerate(verdicts)],
-            "explanation": "checked"}
+    return {
+        "answers": [{"answer": f"a{i}", "evidence": "tool result", "verdict": v} for i, v in enumerate(verdicts)],
+        "explanation": "checked",
+    }
 
 
 def coherence(label: str) -> dict:
-    return {"lapses": [] if label == "consistent" else [{"evidence": "said X, then not X", "issue": "contradiction"}],
-            "label": label, "explanation": f"{label}."}
+    return {
+        "lapses": [] if label == "consistent" else [{"evidence": "said X, then not X", "issue": "contradiction"}],
+        "label": label,
+        "explanation": f"{label}.",
+    }
 
 
 # -- user_frustration ----------------------------------------------------------------------------------
@@ -53,7 +63,9 @@ def test_frustration_none_passes() -> None:
 
 
 def test_frustration_mild_is_the_borderline_that_still_passes() -> None:
-    result, _ = judged(UserFrustration(), conversation("I already asked this."), frustration("mild", "I already asked this."))
+    result, _ = judged(
+        UserFrustration(), conversation("I already asked this."), frustration("mild", "I already asked this.")
+    )
     assert (result.label, result.passed) == ("mild", True)
 
 

@@ -1,4 +1,5 @@
 """SpanView and TraceView read from the shared corpus, recorded from real instrumentation libraries."""
+
 from __future__ import annotations
 
 from collector_eval.evaluation.transcript.messages import span_record
@@ -64,12 +65,22 @@ def test_traces_group_spans_in_order_with_their_root() -> None:
 
 
 def test_flattened_openllmetry_functions_are_tool_definitions() -> None:
-    view = span_view(span_record(raw_span(1, {
-        "llm.request.type": "chat",
-        "gen_ai.prompt.0.role": "user", "gen_ai.prompt.0.content": "hi",
-        "gen_ai.completion.0.role": "assistant", "gen_ai.completion.0.content": "hello",
-        "llm.request.functions.0.name": "lookup", "llm.request.functions.0.description": "Find a thing",
-        "llm.request.functions.0.parameters": '{"type": "object", "properties": {"q": {"type": "string"}}}',
-    })))
+    view = span_view(
+        span_record(
+            raw_span(
+                1,
+                {
+                    "llm.request.type": "chat",
+                    "gen_ai.prompt.0.role": "user",
+                    "gen_ai.prompt.0.content": "hi",
+                    "gen_ai.completion.0.role": "assistant",
+                    "gen_ai.completion.0.content": "hello",
+                    "llm.request.functions.0.name": "lookup",
+                    "llm.request.functions.0.description": "Find a thing",
+                    "llm.request.functions.0.parameters": '{"type": "object", "properties": {"q": {"type": "string"}}}',
+                },
+            )
+        )
+    )
     assert (view.kind, view.input, view.output) == ("LLM", "hi", "hello")
     assert view.tools[0].name == "lookup" and view.tools[0].parameters["properties"] == {"q": {"type": "string"}}

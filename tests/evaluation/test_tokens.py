@@ -1,4 +1,5 @@
 """The tokenizer: a real BPE (cl100k_base) that loads from the installed package, with no network."""
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,16 @@ def test_head_and_tail_keep_the_ends_and_never_split_a_character() -> None:
 
 def test_loads_with_an_empty_cache_and_no_route_out(tmp_path) -> None:
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: any download attempt fails at once
-    env = {**os.environ, "TIKTOKEN_CACHE_DIR": str(tmp_path), "HTTPS_PROXY": dead, "HTTP_PROXY": dead,
-           "https_proxy": dead, "http_proxy": dead, "NO_PROXY": "", "no_proxy": ""}
+    env = {
+        **os.environ,
+        "TIKTOKEN_CACHE_DIR": str(tmp_path),
+        "HTTPS_PROXY": dead,
+        "HTTP_PROXY": dead,
+        "https_proxy": dead,
+        "http_proxy": dead,
+        "NO_PROXY": "",
+        "no_proxy": "",
+    }
     code = "from collector_eval.evaluation.tokens import count_tokens; print(count_tokens('hello world'))"
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

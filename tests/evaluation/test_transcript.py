@@ -31,8 +31,13 @@ def _load(folder: Path) -> tuple[list[ResourceSpans], list[ResourceLogs], dict[s
 
 
 def _span(start: int, attrs: dict[str, Any], name: str = "span") -> Span:
-    span = Span(name=name, trace_id=b"\x01" * 16, span_id=start.to_bytes(8, "big"),
-                start_time_unix_nano=start, end_time_unix_nano=start + 1)
+    span = Span(
+        name=name,
+        trace_id=b"\x01" * 16,
+        span_id=start.to_bytes(8, "big"),
+        start_time_unix_nano=start,
+        end_time_unix_nano=start + 1,
+    )
     for key, value in attrs.items():
         kv = KeyValue(key=key)
         if isinstance(value, int):
@@ -70,8 +75,13 @@ def _oi_llm(start: int, messages: list[dict[str, Any]], output: dict[str, Any]) 
 
 def test_corpus_has_every_library() -> None:
     assert {p.name for p in SESSIONS} >= {
-        "openai_agents", "openinference_openai_chat", "openinference_openai_tools",
-        NO_CONTENT, "otel_genai_v2_latest", "traceloop"}, f"corpus missing under {CORPUS}"
+        "openai_agents",
+        "openinference_openai_chat",
+        "openinference_openai_tools",
+        NO_CONTENT,
+        "otel_genai_v2_latest",
+        "traceloop",
+    }, f"corpus missing under {CORPUS}"
 
 
 @pytest.mark.parametrize("folder", [p for p in SESSIONS if p.name != NO_CONTENT], ids=lambda p: p.name)
@@ -107,7 +117,9 @@ def test_corpus_render_names_tools_and_calls() -> None:
     resource_spans, _, _ = _load(CORPUS / "openinference_openai_tools")
     text = build_transcript(resource_spans).render()
     assert text.startswith("[user]\nWhat's the weather in Paris right now?\n\n")
-    assert '[assistant] called get_weather({"city": "Tokyo"})\n[assistant] called get_weather({"city": "London"})' in text
+    assert (
+        '[assistant] called get_weather({"city": "Tokyo"})\n[assistant] called get_weather({"city": "London"})' in text
+    )
     assert '[tool get_weather]\n{"city": "London", "condition": "light rain", "temperature_c": 14}' in text
     assert "[tool convert_currency]" in text
 
@@ -122,12 +134,17 @@ def test_turn_to_dict_omits_empty_tool_calls() -> None:
 
 SYSTEM = {"gen_ai.prompt.0.role": "system", "gen_ai.prompt.0.content": "You are a travel assistant."}
 ASK = {"gen_ai.prompt.1.role": "user", "gen_ai.prompt.1.content": "What's the weather in Oslo?"}
-CALL = {"gen_ai.prompt.2.role": "assistant",
-        "gen_ai.prompt.2.tool_calls.0.id": "call_1",
-        "gen_ai.prompt.2.tool_calls.0.name": "get_weather",
-        "gen_ai.prompt.2.tool_calls.0.arguments": '{"city": "Oslo"}'}
-RESULT = {"gen_ai.prompt.3.role": "tool", "gen_ai.prompt.3.tool_call_id": "call_1",
-          "gen_ai.prompt.3.content": '{"temperature_c": 3}'}
+CALL = {
+    "gen_ai.prompt.2.role": "assistant",
+    "gen_ai.prompt.2.tool_calls.0.id": "call_1",
+    "gen_ai.prompt.2.tool_calls.0.name": "get_weather",
+    "gen_ai.prompt.2.tool_calls.0.arguments": '{"city": "Oslo"}',
+}
+RESULT = {
+    "gen_ai.prompt.3.role": "tool",
+    "gen_ai.prompt.3.tool_call_id": "call_1",
+    "gen_ai.prompt.3.content": '{"temperature_c": 3}',
+}
 ANSWER = {"gen_ai.prompt.4.role": "assistant", "gen_ai.prompt.4.content": "It's 3°C in Oslo."}
 THANKS = {"gen_ai.prompt.5.role": "user", "gen_ai.prompt.5.content": "Thanks!"}
 
@@ -146,25 +163,76 @@ def _flat_session() -> list[Span]:
     model was shown, so the test can tell which one was used."""
     workflow = {"traceloop.span.kind": "workflow", "traceloop.entity.name": "chat_turn"}
     return [
-        _span(10, {**workflow, "traceloop.entity.input": '{"args": ["What\'s the weather in Oslo?"], "kwargs": {}}',
-                   "traceloop.entity.output": '"It\'s 3°C in Oslo."'}, "chat_turn.workflow"),
-        _span(11, {**SYSTEM, **ASK,
-                   "gen_ai.completion.0.role": "assistant", "gen_ai.completion.0.finish_reason": "tool_calls",
-                   "gen_ai.completion.0.tool_calls.0.id": "call_1",
-                   "gen_ai.completion.0.tool_calls.0.name": "get_weather",
-                   "gen_ai.completion.0.tool_calls.0.arguments": '{"city":"Oslo"}'}, "openai.chat"),
-        _span(12, {"traceloop.span.kind": "tool", "traceloop.entity.name": "get_weather",
-                   "traceloop.entity.output": '{"temperature_c": 3.0, "source": "tool span"}'}, "get_weather.tool"),
-        _span(13, {**SYSTEM, **ASK, **CALL, **RESULT,
-                   "gen_ai.completion.0.role": "assistant", "gen_ai.completion.0.finish_reason": "stop",
-                   "gen_ai.completion.0.content": "It's 3°C in Oslo."}, "openai.chat"),
-        _span(20, {**workflow, "traceloop.entity.input": '{"args": ["Thanks!"], "kwargs": {}}',
-                   "traceloop.entity.output": '"You\'re welcome!"'}, "chat_turn.workflow"),
-        _span(21, {**SYSTEM, **ASK, **CALL, **RESULT, **ANSWER, **THANKS,
-                   # two choices: only the first continues the conversation
-                   "gen_ai.completion.0.role": "assistant", "gen_ai.completion.0.content": "You're welcome!",
-                   "gen_ai.completion.1.role": "assistant", "gen_ai.completion.1.content": "Any time!"},
-              "openai.chat"),
+        _span(
+            10,
+            {
+                **workflow,
+                "traceloop.entity.input": '{"args": ["What\'s the weather in Oslo?"], "kwargs": {}}',
+                "traceloop.entity.output": '"It\'s 3°C in Oslo."',
+            },
+            "chat_turn.workflow",
+        ),
+        _span(
+            11,
+            {
+                **SYSTEM,
+                **ASK,
+                "gen_ai.completion.0.role": "assistant",
+                "gen_ai.completion.0.finish_reason": "tool_calls",
+                "gen_ai.completion.0.tool_calls.0.id": "call_1",
+                "gen_ai.completion.0.tool_calls.0.name": "get_weather",
+                "gen_ai.completion.0.tool_calls.0.arguments": '{"city":"Oslo"}',
+            },
+            "openai.chat",
+        ),
+        _span(
+            12,
+            {
+                "traceloop.span.kind": "tool",
+                "traceloop.entity.name": "get_weather",
+                "traceloop.entity.output": '{"temperature_c": 3.0, "source": "tool span"}',
+            },
+            "get_weather.tool",
+        ),
+        _span(
+            13,
+            {
+                **SYSTEM,
+                **ASK,
+                **CALL,
+                **RESULT,
+                "gen_ai.completion.0.role": "assistant",
+                "gen_ai.completion.0.finish_reason": "stop",
+                "gen_ai.completion.0.content": "It's 3°C in Oslo.",
+            },
+            "openai.chat",
+        ),
+        _span(
+            20,
+            {
+                **workflow,
+                "traceloop.entity.input": '{"args": ["Thanks!"], "kwargs": {}}',
+                "traceloop.entity.output": '"You\'re welcome!"',
+            },
+            "chat_turn.workflow",
+        ),
+        _span(
+            21,
+            {
+                **SYSTEM,
+                **ASK,
+                **CALL,
+                **RESULT,
+                **ANSWER,
+                **THANKS,
+                # two choices: only the first continues the conversation
+                "gen_ai.completion.0.role": "assistant",
+                "gen_ai.completion.0.content": "You're welcome!",
+                "gen_ai.completion.1.role": "assistant",
+                "gen_ai.completion.1.content": "Any time!",
+            },
+            "openai.chat",
+        ),
     ]
 
 
@@ -184,16 +252,23 @@ def test_tool_span_fills_a_result_no_llm_input_showed() -> None:
     # The session ends right after the tool ran: no later LLM call repeats the result.
     spans = _flat_session()[:3]
     assert build_transcript([_resource(*spans)]).to_dicts() == [
-        FLAT_EXPECTED[0], FLAT_EXPECTED[1],
+        FLAT_EXPECTED[0],
+        FLAT_EXPECTED[1],
         {"role": "tool", "content": '{"temperature_c": 3.0, "source": "tool span"}'},
     ]
 
 
 def test_flattened_multipart_content_and_refusal() -> None:
-    span = _span(1, {"gen_ai.prompt.0.role": "user",
-                     "gen_ai.prompt.0.content": json.dumps([{"type": "text", "text": "What is this?"},
-                                                            {"type": "image_url", "image_url": {"url": "x"}}]),
-                     "gen_ai.completion.0.refusal": "I can't help with that."})
+    span = _span(
+        1,
+        {
+            "gen_ai.prompt.0.role": "user",
+            "gen_ai.prompt.0.content": json.dumps(
+                [{"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": "x"}}]
+            ),
+            "gen_ai.completion.0.refusal": "I can't help with that.",
+        },
+    )
     assert build_transcript([_resource(span)]).to_dicts() == [
         {"role": "user", "content": "What is this?"},
         {"role": "assistant", "content": "I can't help with that."},
@@ -217,15 +292,19 @@ def test_repeated_history_and_duplicate_spans_are_kept_once() -> None:
 def test_calls_without_history_are_concatenated() -> None:
     # An app that sends only the latest message: nothing is repeated, every call adds its turns.
     # Listed last-first: only the start times can put them in order.
-    spans = [_oi_llm(2, [{"role": "user", "content": "Bye"}], {"role": "assistant", "content": "Bye!"}),
-             _oi_llm(1, [{"role": "user", "content": "Hi"}], {"role": "assistant", "content": "Hello!"})]
+    spans = [
+        _oi_llm(2, [{"role": "user", "content": "Bye"}], {"role": "assistant", "content": "Bye!"}),
+        _oi_llm(1, [{"role": "user", "content": "Hi"}], {"role": "assistant", "content": "Hello!"}),
+    ]
     assert [t["content"] for t in build_transcript([_resource(*spans)]).to_dicts()] == ["Hi", "Hello!", "Bye", "Bye!"]
 
 
 def test_sliding_window_history_is_aligned() -> None:
     msgs = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"m{i}"} for i in range(6)]
-    spans = [_oi_llm(1, msgs[:3], msgs[3]),
-             _oi_llm(2, msgs[2:5], msgs[5])]  # the app keeps only the last three messages
+    spans = [
+        _oi_llm(1, msgs[:3], msgs[3]),
+        _oi_llm(2, msgs[2:5], msgs[5]),
+    ]  # the app keeps only the last three messages
     assert [t["content"] for t in build_transcript([_resource(*spans)]).to_dicts()] == [f"m{i}" for i in range(6)]
 
 
@@ -233,18 +312,37 @@ def test_responses_style_function_call_items_form_one_turn() -> None:
     # The Responses API history lists each function call as its own assistant item, while the
     # output that produced them is one message with both calls.
     user = {"role": "user", "content": "Weather in Rome and Nice?"}
-    calls = [{"id": "c1", "name": "get_weather", "arguments": '{"city": "Rome"}'},
-             {"id": "c2", "name": "get_weather", "arguments": '{"city": "Nice"}'}]
-    results = [{"role": "tool", "tool_call_id": "c1", "content": "sunny"},
-               {"role": "tool", "tool_call_id": "c2", "content": "rain"}]
-    spans = [_oi_llm(1, [user], {"role": "assistant", "tool_calls": calls}),
-             _oi_llm(2, [user, {"role": "assistant", "tool_calls": calls[:1]},
-                         {"role": "assistant", "tool_calls": calls[1:]}, *results],
-                     {"role": "assistant", "content": "Rome is sunny, Nice has rain."})]
+    calls = [
+        {"id": "c1", "name": "get_weather", "arguments": '{"city": "Rome"}'},
+        {"id": "c2", "name": "get_weather", "arguments": '{"city": "Nice"}'},
+    ]
+    results = [
+        {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+        {"role": "tool", "tool_call_id": "c2", "content": "rain"},
+    ]
+    spans = [
+        _oi_llm(1, [user], {"role": "assistant", "tool_calls": calls}),
+        _oi_llm(
+            2,
+            [
+                user,
+                {"role": "assistant", "tool_calls": calls[:1]},
+                {"role": "assistant", "tool_calls": calls[1:]},
+                *results,
+            ],
+            {"role": "assistant", "content": "Rome is sunny, Nice has rain."},
+        ),
+    ]
     assert build_transcript([_resource(*spans)]).to_dicts() == [
         user,
-        {"role": "assistant", "content": "", "tool_calls": [{"name": "get_weather", "arguments": {"city": "Rome"}},
-                                                            {"name": "get_weather", "arguments": {"city": "Nice"}}]},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {"name": "get_weather", "arguments": {"city": "Rome"}},
+                {"name": "get_weather", "arguments": {"city": "Nice"}},
+            ],
+        },
         {"role": "tool", "content": "sunny"},
         {"role": "tool", "content": "rain"},
         {"role": "assistant", "content": "Rome is sunny, Nice has rain."},
@@ -259,25 +357,43 @@ def test_repeated_tool_is_paired_with_its_own_execution() -> None:
 
     u1 = {"role": "user", "content": "Paris?"}
     call1 = {"role": "assistant", "tool_calls": [{"id": "", "name": "get_weather", "arguments": '{"city": "Paris"}'}]}
-    spans = [_oi_llm(1, [u1], call1), tool(2, "paris: 18"),
-             _oi_llm(3, [u1, call1, {"role": "tool", "content": "paris: 18"}], {"role": "assistant", "content": "18"}),
-             _oi_llm(4, [u1, call1, {"role": "tool", "content": "paris: 18"}, {"role": "assistant", "content": "18"},
-                         {"role": "user", "content": "Oslo?"}],
-                     {"role": "assistant", "tool_calls": [{"id": "", "name": "get_weather", "arguments": '{"city": "Oslo"}'}]}),
-             tool(5, "oslo: 3")]
+    spans = [
+        _oi_llm(1, [u1], call1),
+        tool(2, "paris: 18"),
+        _oi_llm(3, [u1, call1, {"role": "tool", "content": "paris: 18"}], {"role": "assistant", "content": "18"}),
+        _oi_llm(
+            4,
+            [
+                u1,
+                call1,
+                {"role": "tool", "content": "paris: 18"},
+                {"role": "assistant", "content": "18"},
+                {"role": "user", "content": "Oslo?"},
+            ],
+            {"role": "assistant", "tool_calls": [{"id": "", "name": "get_weather", "arguments": '{"city": "Oslo"}'}]},
+        ),
+        tool(5, "oslo: 3"),
+    ]
     turns = build_transcript([_resource(*spans)]).to_dicts()
     assert [t["content"] for t in turns if t["role"] == "tool"] == ["paris: 18", "oslo: 3"]
 
 
 def test_genai_json_ignores_system_instructions_and_system_role() -> None:
-    span = _span(1, {
-        "gen_ai.system_instructions": json.dumps([{"type": "text", "content": "Secret rules."}]),
-        "gen_ai.input.messages": json.dumps([
-            {"role": "system", "parts": [{"type": "text", "content": "More rules."}]},
-            {"role": "user", "parts": [{"type": "text", "content": "Hi"}]}]),
-        "gen_ai.output.messages": json.dumps([
-            {"role": "assistant", "parts": [{"type": "text", "content": "Hello"}], "finish_reason": "stop"}]),
-    })
+    span = _span(
+        1,
+        {
+            "gen_ai.system_instructions": json.dumps([{"type": "text", "content": "Secret rules."}]),
+            "gen_ai.input.messages": json.dumps(
+                [
+                    {"role": "system", "parts": [{"type": "text", "content": "More rules."}]},
+                    {"role": "user", "parts": [{"type": "text", "content": "Hi"}]},
+                ]
+            ),
+            "gen_ai.output.messages": json.dumps(
+                [{"role": "assistant", "parts": [{"type": "text", "content": "Hello"}], "finish_reason": "stop"}]
+            ),
+        },
+    )
     transcript = build_transcript([_resource(span)])
     assert transcript.to_dicts() == [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
     assert "rules" not in transcript.render()
@@ -306,8 +422,8 @@ def test_elide_drops_the_middle_and_keeps_first_and_last() -> None:
     assert out.turns[0] == transcript.turns[0] and out.turns[-1] == transcript.turns[-1]
     assert out.elided_turns == len(transcript.turns) - len(out.turns) > 0
     # what is kept is a head and a tail of the original, around one gap
-    head = transcript.turns[:out.elided_at]
-    assert out.turns == head + transcript.turns[out.elided_at + out.elided_turns:]
+    head = transcript.turns[: out.elided_at]
+    assert out.turns == head + transcript.turns[out.elided_at + out.elided_turns :]
     assert abs(len(head) - (len(out.turns) - len(head))) <= 1  # the gap is in the middle
     assert count_tokens(out.render()) <= budget
     assert f"[… {out.elided_turns} turns elided …]" in out.render()
@@ -333,7 +449,9 @@ def test_elide_keeps_first_and_last_even_over_budget() -> None:
 
 def test_elide_shortens_a_huge_first_or_last_turn_too() -> None:
     pasted = "START " + "lorem ipsum " * 200_000 + " FINISH"
-    transcript = Transcript([Turn("user", pasted), Turn("assistant", "ok"), Turn("user", "and?"), Turn("assistant", pasted)])
+    transcript = Transcript(
+        [Turn("user", pasted), Turn("assistant", "ok"), Turn("user", "and?"), Turn("assistant", pasted)]
+    )
     out = elide(transcript, max_tokens=2000)
     assert count_tokens(out.render()) <= 2000
     assert out.turns[0].content.startswith("START") and out.turns[0].content.endswith("FINISH")
@@ -343,8 +461,14 @@ def test_elide_shortens_a_huge_first_or_last_turn_too() -> None:
 
 def test_elide_shortens_a_long_tool_output() -> None:
     output = "BEGIN " + " ".join(f"row{i}" for i in range(2000)) + " END"
-    transcript = Transcript([Turn("user", "go"), Turn("assistant", "", [{"name": "fetch", "arguments": {}}]),
-                             Turn("tool", output, name="fetch"), Turn("assistant", "done")])
+    transcript = Transcript(
+        [
+            Turn("user", "go"),
+            Turn("assistant", "", [{"name": "fetch", "arguments": {}}]),
+            Turn("tool", output, name="fetch"),
+            Turn("assistant", "done"),
+        ]
+    )
     out = elide(transcript, max_tokens=2000)
     shortened = out.turns[2].content
     match = re.search(r"…\[(\d+) chars elided\]", shortened)

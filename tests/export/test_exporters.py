@@ -1,4 +1,5 @@
 """Exporters: OTLP/HTTP, a file of OTLP/JSON lines, the console, and several at once."""
+
 from __future__ import annotations
 
 import asyncio
@@ -37,7 +38,7 @@ class HttpSink:
         self.requests.append(ExportTraceServiceRequest.FromString(body))
         return web.Response(body=b"", content_type="application/x-protobuf")
 
-    def start(self) -> "HttpSink":
+    def start(self) -> HttpSink:
         self._thread.start()
 
         async def serve():
@@ -74,7 +75,12 @@ def test_otlp_http_exporter_delivers_spans_and_verdicts_retrying_503(service, ju
     judge.default = goal_answer(["a"], [])
     http = HttpSink(refuse_first=2).start()
     try:
-        svc = service(exporters={"otlp": {"endpoint": ""}, "otlp_http": {"endpoint": http.url, "compression": "gzip", "headers": {"x-team": "evals"}}})
+        svc = service(
+            exporters={
+                "otlp": {"endpoint": ""},
+                "otlp_http": {"endpoint": http.url, "compression": "gzip", "headers": {"x-team": "evals"}},
+            }
+        )
         send_session(make_provider("chat-app", svc.endpoint), "sess-http-out")
         wait_until(lambda: any(s.name == "evaluate_session" for s in http.spans()))
         names = [s.name for s in http.spans()]

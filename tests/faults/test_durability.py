@@ -1,6 +1,7 @@
 """Verdicts are durable: late spans make new revisions, quiet sessions are judged, and a downstream
 outage or a full outbox delays verdicts without losing or doubling any. With receiver.acknowledge:
 forwarded, an acknowledged span has reached the downstream."""
+
 from __future__ import annotations
 
 import time

@@ -6,6 +6,7 @@ SDK, the real openai client against the local judge server.
 Each case asserts that nothing is lost or doubled and prints one JSON line of figures (pytest -s).
 Run alone with `make test-faults` (pytest -m fault).
 """
+
 from __future__ import annotations
 
 import copy
@@ -100,14 +101,6 @@ def start_service(service, **overrides):
     overrides = with_side_ports_off(overrides)
     overrides["receiver"] = deep_merge({"grpc": {"endpoint": "127.0.0.1:0"}}, overrides["receiver"])
     return service(**overrides)
-
-
-
-
-
-
-
-
 
 
 def carrier_attrs(sink, session_id: str) -> list[dict]:
@@ -288,7 +281,9 @@ def test_redis_down_while_a_verdict_is_in_flight_publishes_it_once(aof_redis, se
     gated = GatedSink().start()
     try:
         svc = start_service(
-            service, redis={"url": aof_redis.url}, jobs={"visibility_timeout_s": 2},
+            service,
+            redis={"url": aof_redis.url},
+            jobs={"visibility_timeout_s": 2},
             exporters={"otlp": {"endpoint": gated.endpoint}},
         )
         prefix = svc.service.cfg.redis.key_prefix
@@ -785,8 +780,11 @@ def test_huge_attribute_values_over_the_limit_are_resource_exhausted(service, si
     ]
     send_all(sender, session)
     wait_until(lambda: carrier_counts(sink)["sess-huge"] >= 1, 30, "the verdict of sess-huge")
-    wait_until(lambda: len([s for _, _, s in sink.spans() if s.name.startswith("huge-")]) >= len(accepted), 20,
-               "the accepted huge spans downstream")
+    wait_until(
+        lambda: len([s for _, _, s in sink.spans() if s.name.startswith("huge-")]) >= len(accepted),
+        20,
+        "the accepted huge spans downstream",
+    )
     wait_idle(redis_url, svc.service.cfg.redis.key_prefix)
     forwarded = {s.name: attrs_of(s)["big"] for _, _, s in sink.spans() if s.name.startswith("huge-")}
     huge_prompt = max(len(p) for p in judge_prompts(judge))
@@ -831,13 +829,17 @@ def test_ten_thousand_span_sessions(service, sink, judge, redis_url):
             tid = new_trace_id()
             spans = [make_span(tid, f"step {batch}.{i}", **{"session.id": sid}) for i in range(1000)]
             if batch == 0:
-                spans[0] = make_span(tid, "ChatCompletion", **{
-                    "session.id": sid,
-                    "llm.input_messages.0.message.role": "user",
-                    "llm.input_messages.0.message.content": user,
-                    "llm.output_messages.0.message.role": "assistant",
-                    "llm.output_messages.0.message.content": assistant,
-                })
+                spans[0] = make_span(
+                    tid,
+                    "ChatCompletion",
+                    **{
+                        "session.id": sid,
+                        "llm.input_messages.0.message.role": "user",
+                        "llm.input_messages.0.message.content": user,
+                        "llm.output_messages.0.message.role": "assistant",
+                        "llm.output_messages.0.message.content": assistant,
+                    },
+                )
             if batch == 9 and not extra:
                 spans[-1] = make_span(tid, "session end", **{"session.id": sid, "session_status": "completed"})
             requests.append(make_request(*spans))

@@ -1,5 +1,6 @@
 """Bearer-token auth on the receiver (receiver.grpc.auth) and the exporter's headers, against the real
 service, real gRPC clients and the OpenTelemetry SDK."""
+
 from __future__ import annotations
 
 import asyncio
@@ -54,8 +55,6 @@ def export_code(client, payload, metadata=None) -> grpc.StatusCode:
     return grpc.StatusCode.OK
 
 
-
-
 # ------------------------------------------------------------------------------------------ the receiver
 
 
@@ -84,7 +83,10 @@ def test_requests_without_the_right_token_are_unauthenticated(service, sink, jud
     accepted = [span(trace_id(), "accepted"), span(trace_id(), "accepted-lowercase-scheme")]
     assert client.export(request(accepted[0]), metadata=bearer(TOKEN)) == ExportTraceServiceResponse()
     # RFC 6750: the scheme is case-insensitive; the second token is as good as the first.
-    assert client.export(request(accepted[1]), metadata=(("authorization", f"bearer {OTHER}"),)) == ExportTraceServiceResponse()
+    assert (
+        client.export(request(accepted[1]), metadata=(("authorization", f"bearer {OTHER}"),))
+        == ExportTraceServiceResponse()
+    )
     sink.wait_for(lambda s: {a.span_id for a in accepted} <= sink_span_ids(s))
     # Refused means neither buffered nor forwarded.
     assert sink_span_ids(sink) == {a.span_id for a in accepted}
@@ -200,7 +202,9 @@ def test_every_service_on_the_server_is_behind_the_tokens():
                         outcomes[name] = "accepted"
                     except grpc.aio.AioRpcError as err:
                         outcomes[name] = err.code()
-                outcomes["stream with token"] = await _collect(stream(iter([b"a", b"b"]), metadata=bearer(TOKEN), timeout=5))
+                outcomes["stream with token"] = await _collect(
+                    stream(iter([b"a", b"b"]), metadata=bearer(TOKEN), timeout=5)
+                )
         finally:
             await server.stop(None)
         return outcomes
@@ -283,7 +287,9 @@ def test_exporter_headers_reach_a_downstream_that_checks_them(service, sink, jud
     the upstream's exporters.otlp.headers carry."""
     downstream = service(receiver=grpc_config(tokens=[TOKEN]))
     # The key is lower-cased on the way: gRPC metadata keys are lower case.
-    upstream = service(exporters={"otlp": {"endpoint": downstream.endpoint, "headers": {"Authorization": f"Bearer {TOKEN}"}}})
+    upstream = service(
+        exporters={"otlp": {"endpoint": downstream.endpoint, "headers": {"Authorization": f"Bearer {TOKEN}"}}}
+    )
     passed = span(trace_id(), "passed")
     client_for(upstream.endpoint).export(request(passed))
     sink.wait_for(lambda s: passed.span_id in sink_span_ids(s))
@@ -292,7 +298,9 @@ def test_exporter_headers_reach_a_downstream_that_checks_them(service, sink, jud
 
 def test_exporter_with_a_wrong_header_is_refused_downstream(service, sink, judge, client_for):
     downstream = service(receiver=grpc_config(tokens=[TOKEN]))
-    upstream = service(exporters={"otlp": {"endpoint": downstream.endpoint, "headers": {"authorization": "Bearer nope"}}})
+    upstream = service(
+        exporters={"otlp": {"endpoint": downstream.endpoint, "headers": {"authorization": "Bearer nope"}}}
+    )
     lost = span(trace_id(), "lost")
     client_for(upstream.endpoint).export(request(lost))
     deadline = time.monotonic() + 10

@@ -1,4 +1,5 @@
 """The forwarder's OTLP/gRPC exporter against a real downstream that refuses, then accepts."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,5 +1,6 @@
 """OTLP/HTTP receiver (POST /v1/traces) against the running service: protobuf and OTLP/JSON bodies,
 gzip, the OTLP/HTTP status codes, bearer tokens, and a session judged through the SDK's HTTP exporter."""
+
 from __future__ import annotations
 
 import gzip
@@ -119,7 +120,9 @@ def test_otlp_json_with_hex_ids_and_integer_enums(service, sink, judge):
 
 def test_json_round_trip_of_a_whole_request(service, sink, judge):
     svc = service()
-    sent = request(span(trace_id(), "root"), llm_span(trace_id(), "json question", "json answer", **{"session.id": "j"}))
+    sent = request(
+        span(trace_id(), "root"), llm_span(trace_id(), "json question", "json answer", **{"session.id": "j"})
+    )
     reply = post_json(svc, request_to_otlp_json(sent))
     assert reply.status == 200
     sink.wait_for(lambda s: len(s.requests) == 1)
@@ -203,7 +206,12 @@ def test_undecodable_body_is_400_with_a_status(service, sink, judge, make):
 
 def test_body_over_the_limit_is_413_compressed_or_not(service, sink, judge):
     # 0.01 MiB is 10485 bytes, after decompression.
-    svc = service(receiver={"grpc": {"endpoint": "127.0.0.1:0"}, "http": {"endpoint": "127.0.0.1:0", "max_request_size_mib": 0.01}})
+    svc = service(
+        receiver={
+            "grpc": {"endpoint": "127.0.0.1:0"},
+            "http": {"endpoint": "127.0.0.1:0", "max_request_size_mib": 0.01},
+        }
+    )
     big = request(span(trace_id(), "big", **{"input.value": "x" * 20_000})).SerializeToString()
     reply = post(svc, big)
     assert reply.status == 413
@@ -239,7 +247,12 @@ def test_bearer_token_required_when_receiver_auth_is_configured(service, sink, j
     svc = service(receiver={"grpc": {"endpoint": "127.0.0.1:0", "auth": {"tokens": [TOKEN]}}})
     denied = span(trace_id(), "denied")
     body = request(denied).SerializeToString()
-    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}, {"Authorization": f"Basic {TOKEN}"}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": TOKEN},
+        {"Authorization": f"Basic {TOKEN}"},
+    ):
         reply = post(svc, body, **headers)
         assert reply.status == 401, headers
         assert reply.headers["www-authenticate"] == "Bearer"
@@ -317,7 +330,10 @@ def test_session_judged_end_to_end_through_the_sdk_http_exporter(service, sink, 
     """The SDK's OTLP/HTTP exporter configured only by the environment variables docs/operations.md gives."""
     (line,) = [l for l in OPERATIONS.splitlines() if "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf" in l]
     documented = dict(word.split("=", 1) for word in shlex.split(line) if word.startswith("OTEL_"))
-    assert documented == {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://localhost:4318"}
+    assert documented == {
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://localhost:4318",
+    }
     judge.default = goal_answer(["name the puppy", "list vaccines"], ["book a vet appointment"])
     svc = service()
     for name, value in documented.items():

@@ -1,4 +1,5 @@
 """OTLP/gRPC protocol edge cases against the running service, with a raw grpc client."""
+
 from __future__ import annotations
 
 import random
@@ -34,32 +35,12 @@ from tests.support.spans import (
 # --------------------------------------------------------------------------------------------- builders
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 def _value(v):
     return getattr(v, v.WhichOneof("value"))
 
 
 def _attrs(obj) -> dict:
     return {kv.key: _value(kv.value) for kv in obj.attributes}
-
-
-
-
 
 
 # -------------------------------------------------------------------------------------------- the tests
@@ -216,7 +197,9 @@ def test_tag_list_without_the_end_marker_does_not_end(service, sink, judge, clie
     svc = service()
     client = client_for(svc.endpoint)
     sid = "sess-tags-no-end"
-    client.export(request(llm_span(trace_id(), "q", "a", **{"session.id": sid, "tag.tags": ["x", "session_status:open"]})))
+    client.export(
+        request(llm_span(trace_id(), "q", "a", **{"session.id": sid, "tag.tags": ["x", "session_status:open"]}))
+    )
     # A second session that does end is the clock for the first.
     time.sleep(0.4)
     other = "sess-tags-end"

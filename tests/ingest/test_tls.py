@@ -1,5 +1,6 @@
 """TLS and mutual TLS on the receiver (receiver.grpc.tls) and TLS to the downstream (exporters.otlp
 ca_file), with certificates made at test time and real gRPC clients and servers."""
+
 from __future__ import annotations
 
 import time
@@ -77,8 +78,6 @@ def tls_client():
         c.channel.close()
 
 
-
-
 # ------------------------------------------------------------------------------------------ TLS receiver
 
 
@@ -95,7 +94,10 @@ def test_tls_receiver_accepts_a_tls_client_and_refuses_plaintext(service, sink, 
     assert tls_client(svc.endpoint, None).export(request(plaintext)) == grpc.StatusCode.UNAVAILABLE
     # A client that does not trust our CA (the system's roots) cannot verify the server either.
     untrusting = span(trace_id(), "untrusting")
-    assert tls_client(svc.endpoint, grpc.ssl_channel_credentials()).export(request(untrusting)) == grpc.StatusCode.UNAVAILABLE
+    assert (
+        tls_client(svc.endpoint, grpc.ssl_channel_credentials()).export(request(untrusting))
+        == grpc.StatusCode.UNAVAILABLE
+    )
 
     sink.wait_for(lambda s: {ok.span_id, by_name.span_id} <= sink_span_ids(s))
     time.sleep(0.2)
@@ -151,7 +153,13 @@ def test_sdk_over_mutual_tls_with_a_token_gets_its_session_judged(service, sink,
 def test_exporter_with_ca_file_delivers_to_a_tls_downstream(service, sink, judge, pki, tls_client):
     downstream = service(receiver=tls_receiver(pki))
     upstream = service(
-        exporters={"otlp": {"endpoint": f"localhost:{downstream.service.port}", "insecure": False, "ca_file": str(pki["ca"].cert_file)}}
+        exporters={
+            "otlp": {
+                "endpoint": f"localhost:{downstream.service.port}",
+                "insecure": False,
+                "ca_file": str(pki["ca"].cert_file),
+            }
+        }
     )
     one = span(trace_id(), "through-tls")
     assert tls_client(upstream.endpoint, None).export(request(one)) == grpc.StatusCode.OK
@@ -194,7 +202,9 @@ def test_tls_exporter_never_falls_back_to_plaintext(pki):
     sink = OtlpSink()  # plaintext: a TLS client must not get through to it
     sink.start()
     try:
-        cfg = OtlpExporterConfig(endpoint=sink.endpoint, insecure=False, ca_file=str(pki["ca"].cert_file), max_elapsed_s=0.3, timeout_s=1)
+        cfg = OtlpExporterConfig(
+            endpoint=sink.endpoint, insecure=False, ca_file=str(pki["ca"].cert_file), max_elapsed_s=0.3, timeout_s=1
+        )
         assert asyncio.run(run(cfg)) is False
         assert sink.spans() == []
     finally:
@@ -241,7 +251,11 @@ def test_unreadable_files_fail_start_naming_the_key(make_config, pki, tmp_path):
         ({"cert_file": str(server.cert_file), "key_file": absent}, "receiver.grpc.tls.key_file", "cannot read"),
         ({"cert_file": str(not_pem), "key_file": str(server.key_file)}, "receiver.grpc.tls.cert_file", "not a PEM"),
         # The client's key with the server's certificate: they do not belong together.
-        ({"cert_file": str(server.cert_file), "key_file": str(pki["client"].key_file)}, "receiver.grpc.tls.key_file", "not the private key"),
+        (
+            {"cert_file": str(server.cert_file), "key_file": str(pki["client"].key_file)},
+            "receiver.grpc.tls.key_file",
+            "not the private key",
+        ),
         (
             {"cert_file": str(server.cert_file), "key_file": str(server.key_file), "client_ca_file": absent},
             "receiver.grpc.tls.client_ca_file",
@@ -255,6 +269,7 @@ def test_unreadable_files_fail_start_naming_the_key(make_config, pki, tmp_path):
 
 def test_unreadable_exporter_ca_file_fails_start_naming_the_key(make_config, sink, tmp_path):
     message = start_fails(
-        make_config, exporters={"otlp": {"endpoint": sink.endpoint, "insecure": False, "ca_file": str(tmp_path / "absent.pem")}}
+        make_config,
+        exporters={"otlp": {"endpoint": sink.endpoint, "insecure": False, "ca_file": str(tmp_path / "absent.pem")}},
     )
     assert message.startswith("exporters.otlp.ca_file:") and "cannot read" in message

@@ -11,14 +11,34 @@ from tests.support.corpus import CORPUS
 CORPUS_FILES = sorted(CORPUS.glob("*/otlp.json"))
 
 
-def _doc(trace_id: str = "0af7651916cd43dd8448eb211c80319c", span_id: str = "b7ad6b7169203331",
-         name: str = "s") -> dict:
-    return {"resourceSpans": [{"scopeSpans": [{"spans": [{
-        "traceId": trace_id, "spanId": span_id, "parentSpanId": "", "name": name, "kind": 1,
-        "startTimeUnixNano": "1795294982714904412", "endTimeUnixNano": "1795294982723268761",
-        "attributes": [{"key": "session.id", "value": {"stringValue": "s1"}}],
-        "links": [{"traceId": "0af7651916cd43dd8448eb211c80319d", "spanId": "00f067aa0ba902b7"}],
-    }]}]}]}
+def _doc(
+    trace_id: str = "0af7651916cd43dd8448eb211c80319c", span_id: str = "b7ad6b7169203331", name: str = "s"
+) -> dict:
+    return {
+        "resourceSpans": [
+            {
+                "scopeSpans": [
+                    {
+                        "spans": [
+                            {
+                                "traceId": trace_id,
+                                "spanId": span_id,
+                                "parentSpanId": "",
+                                "name": name,
+                                "kind": 1,
+                                "startTimeUnixNano": "1795294982714904412",
+                                "endTimeUnixNano": "1795294982723268761",
+                                "attributes": [{"key": "session.id", "value": {"stringValue": "s1"}}],
+                                "links": [
+                                    {"traceId": "0af7651916cd43dd8448eb211c80319d", "spanId": "00f067aa0ba902b7"}
+                                ],
+                            }
+                        ]
+                    }
+                ]
+            }
+        ]
+    }
 
 
 def test_corpus_is_present() -> None:

@@ -1,5 +1,6 @@
 """Logs: `collector-eval serve` writes one JSON object per line on stderr (or text when asked), and the
 JSON formatter renders what the secrets filter left, never the original message."""
+
 from __future__ import annotations
 
 import io
@@ -44,7 +45,10 @@ def run_serve(tmp_path: Path, redis_url: str, *args: str) -> str:
     with open(stderr_path, "w") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "collector_eval.cli", "serve", "--config", str(config), *args],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
         )
     try:
         wait_listening(grpc_port, proc, log=stderr_path.read_text)

@@ -1,5 +1,6 @@
 """Telemetry of the running service: Prometheus /metrics scraped over real HTTP, /healthz and /readyz,
 and grpc.health.v1 on the ingest port, as Redis and the downstream come and go."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,6 @@ from tests.support.service_thread import ServiceThread
 from tests.support.spans import Client, end_span, llm_span, request, span, trace_id
 
 TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
-
-
 
 
 def value(samples, name: str, **labels) -> float:
@@ -66,7 +65,12 @@ def test_counters_move_by_what_one_session_did(service, sink, judge):
     finally:
         client.close()
     # An undecodable request over HTTP, refused as invalid.
-    assert http_request("POST", svc.service.http_port, "/v1/traces", b"\xff" * 40, {"Content-Type": "application/x-protobuf"}).status == 400
+    assert (
+        http_request(
+            "POST", svc.service.http_port, "/v1/traces", b"\xff" * 40, {"Content-Type": "application/x-protobuf"}
+        ).status
+        == 400
+    )
     sink.wait_for(lambda s: len(s.carriers()) == 1)
 
     after = wait_for_metric(

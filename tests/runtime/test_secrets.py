@@ -1,5 +1,6 @@
 """Secrets never reach the logs: the SecretsFilter on real loggers and handlers, and `collector-eval
 serve` logging a downstream's error that echoes the exporter's credentials."""
+
 from __future__ import annotations
 
 import io
@@ -51,14 +52,21 @@ def config_with_secrets(tmp_path):
         {
             "receiver": {"grpc": {"auth": {"tokens": [RECEIVER_TOKEN], "tokens_file": str(tokens_file)}}},
             "judge": {"api_key_env": "SECRETS_TEST_JUDGE_KEY"},
-            "exporters": {"otlp": {"endpoint": "127.0.0.1:4319", "headers": {"authorization": f"Bearer {HEADER_TOKEN}", "x-tenant": "acme-hdr-value"}}},
+            "exporters": {
+                "otlp": {
+                    "endpoint": "127.0.0.1:4319",
+                    "headers": {"authorization": f"Bearer {HEADER_TOKEN}", "x-tenant": "acme-hdr-value"},
+                }
+            },
         }
     )
 
 
 def test_collect_secrets_gathers_every_configured_secret(tmp_path):
     found = collect_secrets(config_with_secrets(tmp_path), environ={"SECRETS_TEST_JUDGE_KEY": JUDGE_KEY})
-    assert {RECEIVER_TOKEN, FILE_TOKEN, f"Bearer {HEADER_TOKEN}", HEADER_TOKEN, "acme-hdr-value", JUDGE_KEY} <= set(found)
+    assert {RECEIVER_TOKEN, FILE_TOKEN, f"Bearer {HEADER_TOKEN}", HEADER_TOKEN, "acme-hdr-value", JUDGE_KEY} <= set(
+        found
+    )
     assert "" not in found
 
 
@@ -68,7 +76,9 @@ def test_no_key_in_the_environment_adds_nothing(tmp_path):
 
 
 def test_configured_secrets_are_masked_in_messages_and_args(logger, tmp_path):
-    secrets.install(collect_secrets(config_with_secrets(tmp_path), environ={"SECRETS_TEST_JUDGE_KEY": JUDGE_KEY}), logger)
+    secrets.install(
+        collect_secrets(config_with_secrets(tmp_path), environ={"SECRETS_TEST_JUDGE_KEY": JUDGE_KEY}), logger
+    )
     logger.info("token %s accepted", RECEIVER_TOKEN)
     logger.warning(f"file token {FILE_TOKEN} in an f-string")
     logger.error("judge said: invalid key %r (status %d)", JUDGE_KEY, 401)
@@ -190,7 +200,9 @@ def test_serve_masks_secrets_echoed_into_its_logs(tmp_path):
         wait_listening(port, proc)
         client = Client(f"127.0.0.1:{port}")
         try:
-            client.export(request(span(trace_id(), "echoed")), metadata=(("authorization", f"Bearer {RECEIVER_TOKEN}"),))
+            client.export(
+                request(span(trace_id(), "echoed")), metadata=(("authorization", f"Bearer {RECEIVER_TOKEN}"),)
+            )
         finally:
             client.close()
         deadline = time.monotonic() + 10

@@ -1,5 +1,6 @@
 """`collector-eval serve` as a user runs it: a real process, the embedded Redis, verdicts on stdout,
 several processes sharing the port."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The Redis buffer as a user of the service sees it: TTLs on every key, caps, truncation reported."""
+
 from __future__ import annotations
 
 import redis
@@ -71,5 +72,11 @@ def test_lz4_compression_stores_less_and_judges_the_same(service, sink, judge, r
         sizes[mode] = _stored_chunk_bytes(client, svc.service.cfg.redis.key_prefix)
     assert 0 < sizes["lz4"] < sizes["none"]
     carriers = {span_attrs(c)["session.id"]: span_attrs(c) for _, _, c in sink.carriers()}
-    assert carriers["sess-lz4"]["collector_eval.session.spans"] == carriers["sess-none"]["collector_eval.session.spans"] == 7
-    assert [len(r["messages"][-1]["content"]) for r in judge.requests][0] == len(judge.requests[1]["messages"][-1]["content"])
+    assert (
+        carriers["sess-lz4"]["collector_eval.session.spans"]
+        == carriers["sess-none"]["collector_eval.session.spans"]
+        == 7
+    )
+    assert [len(r["messages"][-1]["content"]) for r in judge.requests][0] == len(
+        judge.requests[1]["messages"][-1]["content"]
+    )

@@ -1,5 +1,6 @@
 """The EmbeddedCluster harness (tests/redis_cluster.py) is a real Redis Cluster: redis-py's cluster
 client spreads keys over its three masters, and the servers refuse multi-key commands across slots."""
+
 from __future__ import annotations
 
 import pytest
@@ -42,8 +43,11 @@ def test_multi_key_commands_need_one_slot(cluster):
 
     # The server refuses too (CROSSSLOT; redis-py drops that prefix): two slots one node owns.
     port = cluster.get_node_from_key("a").port
-    other = next(k for k in (f"a{n}" for n in range(1000))
-                 if cluster.get_node_from_key(k).port == port and cluster.keyslot(k) != cluster.keyslot("a"))
+    other = next(
+        k
+        for k in (f"a{n}" for n in range(1000))
+        if cluster.get_node_from_key(k).port == port and cluster.keyslot(k) != cluster.keyslot("a")
+    )
     with redis.Redis(host="127.0.0.1", port=port) as node, pytest.raises(ResponseError, match="hash to the same slot"):
         node.mset({"a": "1", other: "2"})
 

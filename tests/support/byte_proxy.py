@@ -1,5 +1,6 @@
 """A TCP proxy that counts the bytes a client sends through it: how a test sees, from outside, that an
 exporter really compressed its requests (gRPC hides the wire encoding from the server's handler)."""
+
 from __future__ import annotations
 
 import socket

@@ -1,4 +1,5 @@
 """Test configs: free ports, and no listener on a well-known port unless a test names it."""
+
 from __future__ import annotations
 
 import dataclasses

@@ -1,5 +1,6 @@
 """The project's own corpus: sessions recorded from real instrumentation libraries (tests/corpus/,
 its README gives the conventions; each folder holds the app that recorded it and its pinned versions)."""
+
 from __future__ import annotations
 
 import json

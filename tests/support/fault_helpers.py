@@ -1,6 +1,7 @@
 """Helpers for the fault-injection suite (tests/test_faults.py): hand-built OTLP sessions, a raw
 gRPC sender that retries UNAVAILABLE as an OTLP exporter does, `collector-eval serve` as a real
 process, and counting what reached the downstream."""
+
 from __future__ import annotations
 
 import json
@@ -281,7 +282,7 @@ class ServeProcess:
     def log_path(self) -> Path:
         return self.workdir / f"{self.name}.{self.runs}.log"
 
-    def start(self, timeout_s: float = 30) -> "ServeProcess":
+    def start(self, timeout_s: float = 30) -> ServeProcess:
         self.runs += 1
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
@@ -318,7 +319,7 @@ class ServeProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"{self.name} did not stop on SIGTERM:\n{self.log()}")
+            raise AssertionError(f"{self.name} did not stop on SIGTERM:\n{self.log()}") from None
 
 
 class GatedSink(OtlpSink):
@@ -335,6 +336,8 @@ class GatedSink(OtlpSink):
             self.verdict_waiting.set()
             self.gate.wait(30)
         return super().Export(request, context)
+
+
 KEY_ENV = "FAULT_TEST_JUDGE_KEY"
 JUDGE_ENV = {KEY_ENV: "sk-fault-test-not-a-real-key"}  # for `serve` processes
 

@@ -1,5 +1,6 @@
 """A blocking HTTP/1.1 client over loopback for tests: status, headers and body, whatever the status
 (urllib raises on 4xx/5xx, which would hide the answers the tests are about)."""
+
 from __future__ import annotations
 
 import http.client

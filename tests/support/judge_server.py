@@ -2,6 +2,7 @@
 
 It speaks plain HTTP on 127.0.0.1 so the real `openai` client (and its error mapping) is exercised.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -25,7 +26,7 @@ class HttpError:
 
 # A content string becomes an assistant message; a dict is JSON-encoded into one; a callable gets the
 # request body and returns any other reply (it runs in the handler thread, so it may sleep).
-Reply = Union[str, dict, HttpError, Callable[[dict], "Reply"]]
+Reply = Union[str, dict, HttpError, Callable[[dict], "Reply"]]  # noqa: UP007 (a string forward reference)
 
 JSON_SCHEMA_REJECTED = HttpError(
     400,
@@ -97,7 +98,7 @@ class JudgeServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}/v1"
 
-    def start(self) -> "JudgeServer":
+    def start(self) -> JudgeServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         # A short poll interval: stop() waits for the serve loop to notice, 0.5 s by default.
         threading.Thread(
@@ -111,7 +112,7 @@ class JudgeServer:
             self._httpd.server_close()
             self._httpd = None
 
-    def __enter__(self) -> "JudgeServer":
+    def __enter__(self) -> JudgeServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

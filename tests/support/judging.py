@@ -2,6 +2,7 @@
 
 Spans are protobuf spans with OpenInference attributes, read by the same span_view the service uses.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -64,13 +65,15 @@ def system_text(server: JudgeServer, request: int = 0) -> str:
 
 
 def conversation(*extra_user: str) -> Transcript:
-    return Transcript([
-        Turn("user", "Book a flight to Oslo and a hotel."),
-        Turn("assistant", "", [{"name": "book_flight", "arguments": {"to": "OSL"}}]),
-        Turn("tool", "booked AB123", name="book_flight"),
-        Turn("assistant", "Flight AB123 booked; no hotel available."),
-        *(Turn("user", text) for text in extra_user),
-    ])
+    return Transcript(
+        [
+            Turn("user", "Book a flight to Oslo and a hotel."),
+            Turn("assistant", "", [{"name": "book_flight", "arguments": {"to": "OSL"}}]),
+            Turn("tool", "booked AB123", name="book_flight"),
+            Turn("assistant", "Flight AB123 booked; no hotel available."),
+            *(Turn("user", text) for text in extra_user),
+        ]
+    )
 
 
 def _kv(key: str, value: Any) -> KeyValue:
@@ -85,15 +88,21 @@ def _kv(key: str, value: Any) -> KeyValue:
 
 
 def raw_span(start: int, attrs: dict[str, Any], name: str = "span", parent: int = 0) -> Span:
-    span = Span(name=name, trace_id=TRACE_ID, span_id=start.to_bytes(8, "big"),
-                parent_span_id=parent.to_bytes(8, "big") if parent else b"",
-                start_time_unix_nano=start, end_time_unix_nano=start + 1)
+    span = Span(
+        name=name,
+        trace_id=TRACE_ID,
+        span_id=start.to_bytes(8, "big"),
+        parent_span_id=parent.to_bytes(8, "big") if parent else b"",
+        start_time_unix_nano=start,
+        end_time_unix_nano=start + 1,
+    )
     span.attributes.extend(_kv(key, value) for key, value in attrs.items())
     return span
 
 
-def llm_attrs(messages: list[dict[str, Any]], output: dict[str, Any] | None,
-              tools: list[dict[str, Any]] = ()) -> dict[str, Any]:
+def llm_attrs(
+    messages: list[dict[str, Any]], output: dict[str, Any] | None, tools: list[dict[str, Any]] = ()
+) -> dict[str, Any]:
     """OpenInference LLM span attributes from chat-completions-style messages and tool definitions."""
     attrs: dict[str, Any] = {"openinference.span.kind": "LLM"}
     for prefix, msgs in (("llm.input_messages", messages), ("llm.output_messages", [output] if output else [])):
@@ -110,18 +119,38 @@ def llm_attrs(messages: list[dict[str, Any]], output: dict[str, Any] | None,
     return attrs
 
 
-def llm_span(user: str | None, output: str | None, *, calls: list[dict[str, Any]] = (),
-             tools: list[dict[str, Any]] = (), start: int = 1, name: str = "ChatCompletion") -> SpanView:
+def llm_span(
+    user: str | None,
+    output: str | None,
+    *,
+    calls: list[dict[str, Any]] = (),
+    tools: list[dict[str, Any]] = (),
+    start: int = 1,
+    name: str = "ChatCompletion",
+) -> SpanView:
     messages = [{"role": "system", "content": "You are a travel assistant."}]
     if user is not None:
         messages.append({"role": "user", "content": user})
-    reply = None if output is None and not calls else {"role": "assistant", "content": output or "", "tool_calls": list(calls)}
+    reply = (
+        None
+        if output is None and not calls
+        else {"role": "assistant", "content": output or "", "tool_calls": list(calls)}
+    )
     return span_view(span_record(raw_span(start, llm_attrs(messages, reply, list(tools)), name)))
 
 
 def tool_span(start: int, name: str, arguments: Any, result: str, parent: int = 0) -> Span:
-    return raw_span(start, {"openinference.span.kind": "TOOL", "tool.name": name,
-                            "input.value": json.dumps(arguments), "output.value": result}, name, parent)
+    return raw_span(
+        start,
+        {
+            "openinference.span.kind": "TOOL",
+            "tool.name": name,
+            "input.value": json.dumps(arguments),
+            "output.value": result,
+        },
+        name,
+        parent,
+    )
 
 
 def trace(*spans: Span) -> TraceView:

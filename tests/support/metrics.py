@@ -1,4 +1,5 @@
 """Helpers shared by several test modules."""
+
 from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families

@@ -1,4 +1,5 @@
 """A real OTLP/gRPC receiver for tests: the downstream that collector-eval forwards to."""
+
 from __future__ import annotations
 
 import datetime
@@ -46,7 +47,7 @@ class OtlpSink(trace_service_pb2_grpc.TraceServiceServicer):
             context.abort(code, "scripted failure")
         return trace_service_pb2.ExportTraceServiceResponse()
 
-    def start(self) -> "OtlpSink":
+    def start(self) -> OtlpSink:
         self._server.start()
         return self
 

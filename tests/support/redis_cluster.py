@@ -1,5 +1,6 @@
 """A real Redis Cluster of private redis-server processes on loopback, for tests: each node owns one
 contiguous, equal share of the 16384 slots (masters only, no replicas)."""
+
 from __future__ import annotations
 
 import shutil
@@ -66,7 +67,7 @@ class EmbeddedCluster:
                 client.execute_command("CLUSTER ADDSLOTS", *range(first, last + 1))
             # Every pair meets directly: learning of a node second-hand, by gossip, can take seconds.
             for i, client in enumerate(clients):
-                for port in self._ports[i + 1:]:
+                for port in self._ports[i + 1 :]:
                     client.execute_command("CLUSTER MEET", "127.0.0.1", port)
             self._wait_ok(clients, deadline)
             for client in clients:
@@ -82,16 +83,26 @@ class EmbeddedCluster:
         node_dir.mkdir()
         args = [
             self._binary,
-            "--port", str(port),
-            "--bind", "127.0.0.1",
-            "--cluster-enabled", "yes",
-            "--cluster-config-file", str(self._dir / f"nodes-{port}.conf"),
-            "--cluster-node-timeout", "2000",
-            "--dir", str(node_dir),
-            "--save", "",
-            "--appendonly", "no",
-            "--daemonize", "no",
-            "--loglevel", "warning",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            str(self._dir / f"nodes-{port}.conf"),
+            "--cluster-node-timeout",
+            "2000",
+            "--dir",
+            str(node_dir),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
         ]
         # A file, not a pipe: a node that logs while nobody reads must not block.
         with open(node_dir / "redis.log", "wb") as log:
@@ -124,8 +135,11 @@ class EmbeddedCluster:
             return False
         # Every range served by its own node, under an address a client can dial: until gossip has
         # told a node its own IP, it reports an empty host for itself.
-        seen = {(int(first), int(last), int(master[1])) for first, last, master, *_ in
-                client.execute_command("CLUSTER SLOTS") if master[0]}
+        seen = {
+            (int(first), int(last), int(master[1]))
+            for first, last, master, *_ in client.execute_command("CLUSTER SLOTS")
+            if master[0]
+        }
         return seen == {(first, last, port) for (first, last), port in zip(self.ranges, self._ports)}
 
     def _wait_ok(self, clients: list[redis.Redis], deadline: float) -> None:

@@ -1,5 +1,6 @@
 """Runs the real Service on its own event loop in a thread, so a test can drive it with blocking
 clients (the OpenTelemetry SDK, grpc) from the main thread."""
+
 from __future__ import annotations
 
 import asyncio
@@ -18,7 +19,7 @@ class ServiceThread:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
-    def start(self) -> "ServiceThread":
+    def start(self) -> ServiceThread:
         self._thread.start()
         self.call(self.service.start())
         return self

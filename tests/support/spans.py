@@ -1,4 +1,5 @@
 """Helpers shared by several test modules."""
+
 from __future__ import annotations
 
 import itertools
@@ -77,7 +78,9 @@ def request(*spans: Span, service_name: str = "receiver-test") -> ExportTraceSer
         resource_spans=[
             ResourceSpans(
                 resource=Resource(attributes=[KeyValue(key="service.name", value=_any(service_name))]),
-                scope_spans=[ScopeSpans(scope=InstrumentationScope(name="receiver-test", version="1"), spans=list(spans))],
+                scope_spans=[
+                    ScopeSpans(scope=InstrumentationScope(name="receiver-test", version="1"), spans=list(spans))
+                ],
             )
         ]
     )

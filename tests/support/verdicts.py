@@ -1,4 +1,5 @@
 """Helpers shared by several test modules."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace

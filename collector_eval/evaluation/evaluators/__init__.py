@@ -3,6 +3,7 @@
 `build_evaluators(cfg.evaluators)` gives one evaluator per enabled entry, of every level; whoever runs
 them dispatches on `evaluator.level` (see base.py for what each level's `selects` and `evaluate` take).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,8 +34,17 @@ from collector_eval.evaluation.evaluators.user_frustration import UserFrustratio
 REGISTRY: dict[str, type[Evaluator]] = {
     cls.name: cls
     for cls in (
-        GoalCompleteness, UserFrustration, SessionCorrectness, Coherence,
-        FailureToAnswer, PromptInjection, Sentiment, TopicRelevancy, Toxicity, ToolSelection, ToolArgumentCorrectness,
+        GoalCompleteness,
+        UserFrustration,
+        SessionCorrectness,
+        Coherence,
+        FailureToAnswer,
+        PromptInjection,
+        Sentiment,
+        TopicRelevancy,
+        Toxicity,
+        ToolSelection,
+        ToolArgumentCorrectness,
         Trajectory,
     )
 }

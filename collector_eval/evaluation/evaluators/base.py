@@ -6,6 +6,7 @@ sample draw), then awaits `evaluate(subject, judge)`, which never raises for a j
 A judge-backed evaluator runs its deterministic gate first and asks the judge only when the gate
 settles nothing, so what a cheap check can decide never costs a judge call.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -45,14 +46,15 @@ class Output:
 
 
 class Evaluator(ABC):
-    name: ClassVar[str]  # the built-in's; an instance's `name` is its config entry's, the results' name
+    # The built-in's (a class attribute); an instance's `name` is its config entry's, the results' name.
+    # Not a ClassVar, as instances set their own; the same for `version` (a custom judge's is its own).
+    name: str
     level: ClassVar[Level]
     needs_judge: ClassVar[bool] = True
-    version: ClassVar[str] = "1"
+    version: str = "1"
     answers: ClassVar[str]  # the question it answers, in one line
     without_judge: ClassVar[str] = ""  # what its gate settles without the judge
     options: ClassVar[tuple[str, ...]] = ()  # the EvaluatorConfig keys it reads beyond the common ones
-    output: Output
     # For judge-backed evaluators: the task, and the strict-compatible JSON schema of the answer.
     system_prompt: str = ""
     schema: dict[str, Any] = {}
@@ -62,10 +64,15 @@ class Evaluator(ABC):
         self.name = self.config.name
 
     @property
+    @abstractmethod
+    def output(self) -> Output:
+        """What its results can hold: a class attribute, or a property where options change it."""
+
+    @property
     def labels(self) -> tuple[str, ...]:
         return self.output.labels
 
-    @classmethod
+    @classmethod  # noqa: B027 (a hook: most evaluators have no options to check)
     def check_config(cls, config: EvaluatorConfig, path: str) -> None:
         """Validates the evaluator's own options; raises ConfigError naming the dotted key."""
 
@@ -78,6 +85,15 @@ class Evaluator(ABC):
         digest = hashlib.sha256(f"{self.name}\0{subject_id}".encode()).digest()
         return int.from_bytes(digest[:8], "big") < rate * 2**64
 
+    @abstractmethod
+    def selects(self, subject: Any) -> bool:
+        """Whether to judge this subject (a session id, a SpanView or a TraceView, by level): the
+        evaluator's filters and its sample draw."""
+
+    @abstractmethod
+    async def evaluate(self, subject: Any, judge: Judge | None) -> EvaluationResult:
+        """The result for the subject at its level (a Transcript, a SpanView or a TraceView)."""
+
     def gate(self, subject: Any) -> EvaluationResult | None:
         """A deterministic verdict or skip that makes the judge unnecessary; None: ask the judge."""
         return None
@@ -89,7 +105,7 @@ class Evaluator(ABC):
     def verdict(self, data: dict[str, Any], subject: Any) -> EvaluationResult:
         """The result from the judge's answer (already checked against the schema)."""
 
-    async def _evaluate(self, subject: Any, judge: "Judge | None") -> EvaluationResult:
+    async def _evaluate(self, subject: Any, judge: Judge | None) -> EvaluationResult:
         settled = self.gate(subject)
         if settled is not None:
             return settled
@@ -122,10 +138,20 @@ class Evaluator(ABC):
             where = "/".join(str(p) for p in error.absolute_path) or "the answer"
             raise ValueError(f"{where}: {error.message}")
 
-    def _result(self, label: str | None, explanation: str, *, passed: bool | None,
-                score: float | None = None, **attributes: str) -> EvaluationResult:
-        return EvaluationResult(name=self.name, status=ResultStatus.OK, score=score, label=label, explanation=explanation,
-                                passed=passed, attributes=dict(attributes))
+    def _result(
+        self, label: str | None, explanation: str, *, passed: bool | None, score: float | None = None, **attributes: str
+    ) -> EvaluationResult:
+        # Attributes with dotted names come as **{...}: a caller then passes score too (None), or a
+        # type checker takes the mapping for a possible `score`.
+        return EvaluationResult(
+            name=self.name,
+            status=ResultStatus.OK,
+            score=score,
+            label=label,
+            explanation=explanation,
+            passed=passed,
+            attributes=dict(attributes),
+        )
 
 
 class SessionEvaluator(Evaluator):
@@ -137,20 +163,20 @@ class SessionEvaluator(Evaluator):
     def selects(self, session_id: str) -> bool:
         return self.sampled(session_id)
 
-    async def evaluate(self, transcript: "Transcript", judge: "Judge | None") -> EvaluationResult:
+    async def evaluate(self, transcript: Transcript, judge: Judge | None) -> EvaluationResult:
         result = await self._evaluate(transcript, judge)
         if transcript.truncated and result.judge_model is not None:
             result.attributes[ATTR_TRUNCATED] = "true"
         return result
 
-    def gate(self, transcript: "Transcript") -> EvaluationResult | None:
+    def gate(self, transcript: Transcript) -> EvaluationResult | None:
         if not transcript.has_content:
             return EvaluationResult.skipped(
                 self.name, "no_content", "the session's spans carry no message content (content capture off?)"
             )
         return None
 
-    def user_message(self, transcript: "Transcript") -> str:
+    def user_message(self, transcript: Transcript) -> str:
         parts = [self.task]
         if transcript.truncated:
             parts.append(
@@ -172,9 +198,11 @@ class SpanEvaluator(Evaluator):
         return True
 
     def selects(self, span: SpanView) -> bool:
-        return matches(span, self.config.filters, self.span_kinds) and self.applicable(span) and self.sampled(span.span_id)
+        return (
+            matches(span, self.config.filters, self.span_kinds) and self.applicable(span) and self.sampled(span.span_id)
+        )
 
-    async def evaluate(self, span: SpanView, judge: "Judge | None") -> EvaluationResult:
+    async def evaluate(self, span: SpanView, judge: Judge | None) -> EvaluationResult:
         return await self._evaluate(span, judge)
 
 
@@ -191,7 +219,7 @@ class TraceEvaluator(Evaluator):
         matched = any(matches(span, self.config.filters) for span in trace.spans)
         return matched and self.applicable(trace) and self.sampled(trace.trace_id)
 
-    async def evaluate(self, trace: TraceView, judge: "Judge | None") -> EvaluationResult:
+    async def evaluate(self, trace: TraceView, judge: Judge | None) -> EvaluationResult:
         return await self._evaluate(trace, judge)
 
 
@@ -202,8 +230,10 @@ def matches(span: SpanView, filters: EvaluatorFiltersConfig, default_kinds: tupl
         return False
     if filters.span_name and not any(fnmatchcase(span.name, pattern) for pattern in filters.span_name):
         return False
-    return all(key in span.attributes and _as_config_text(span.attributes[key]) == value
-               for key, value in filters.attributes.items())
+    return all(
+        key in span.attributes and _as_config_text(span.attributes[key]) == value
+        for key, value in filters.attributes.items()
+    )
 
 
 def _as_config_text(value: Any) -> str:

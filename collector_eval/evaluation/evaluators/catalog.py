@@ -1,4 +1,5 @@
 """The built-ins described for people and machines: what `collector-eval evaluators` prints."""
+
 from __future__ import annotations
 
 import json

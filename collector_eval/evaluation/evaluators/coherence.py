@@ -1,4 +1,5 @@
 """Coherence: did the assistant stay consistent with itself and with the conversation?"""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
@@ -49,12 +50,12 @@ SCHEMA: dict = {
 
 
 class Coherence(SessionEvaluator):
-    name: ClassVar[str] = "coherence"
+    name = "coherence"
     answers: ClassVar[str] = "Did the assistant stay consistent with itself and with the conversation?"
     output = Output(labels=LABELS, passing="consistent or mixed")
     system_prompt = SYSTEM_PROMPT
     schema = SCHEMA
     task: ClassVar[str] = "Evaluate the coherence of the assistant in this session."
 
-    def verdict(self, data: dict, transcript: "Transcript") -> EvaluationResult:
+    def verdict(self, data: dict, transcript: Transcript) -> EvaluationResult:
         return self._result(data["label"], data["explanation"], passed=data["label"] != "inconsistent")

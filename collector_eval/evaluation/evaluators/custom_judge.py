@@ -4,6 +4,7 @@ The user's template is the task and goes in the system message; each variable in
 material, which goes in the user message as tagged data. A conversation that reaches the judge can
 therefore never be read as part of the user's instructions.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -38,7 +39,7 @@ _SCORE_PASS = re.compile(r"^\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
 class CustomJudge(Evaluator):
     """The part common to every level; CUSTOM_JUDGES below picks the class for a config's level."""
 
-    name: ClassVar[str] = "custom_judge"
+    name = "custom_judge"
     options: ClassVar[tuple[str, ...]] = ("level", "prompt", "output", "pass_when")
 
     def __init__(self, config: EvaluatorConfig | None = None) -> None:
@@ -54,12 +55,16 @@ class CustomJudge(Evaluator):
             "properties": {"reasoning": {"type": "string"}, "answer": _answer_schema(self.config)},
         }
         op = _SCORE_PASS.match(self.config.pass_when) if out.type == "score" else None
-        self.output = Output(
+        self._output = Output(
             labels=("true", "false") if out.type == "boolean" else tuple(out.categories),
             score=(0, 1) if out.type == "boolean" else (out.min, out.max) if out.type == "score" else None,
             direction=("higher" if op.group(1).startswith(">") else "lower") if op else None,
             passing=self.config.pass_when,
         )
+
+    @property
+    def output(self) -> Output:
+        return self._output
 
     @classmethod
     def check_config(cls, config: EvaluatorConfig, path: str) -> None:
@@ -68,17 +73,25 @@ class CustomJudge(Evaluator):
             raise ConfigError(f"{path}.level: {config.level!r} is not one of {', '.join(VARIABLES)}")
         used = _VARIABLE.findall(config.prompt)
         if not used:
-            raise ConfigError(f"{path}.prompt: a custom judge's prompt must use {' or '.join('{{%s}}' % v for v in known)}")
+            raise ConfigError(
+                f"{path}.prompt: a custom judge's prompt must use {' or '.join('{{' + v + '}}' for v in known)}"
+            )
         for variable in used:
             if variable not in known:
-                raise ConfigError(f"{path}.prompt: unknown variable {{{{{variable}}}}} for level {config.level}; "
-                                  f"known: {', '.join('{{%s}}' % v for v in known)}")
+                raise ConfigError(
+                    f"{path}.prompt: unknown variable {{{{{variable}}}}} for level {config.level}; "
+                    f"known: {', '.join('{{' + v + '}}' for v in known)}"
+                )
         _check_output(config, path)
         _check_pass(config, path)
 
     def user_message(self, subject: Any) -> str:
-        material = {"transcript": lambda: subject.render(), "input": lambda: _or_absent(subject.input),
-                    "output": lambda: _or_absent(subject.output), "trace": lambda: _trace_text(subject)}
+        material = {
+            "transcript": lambda: subject.render(),
+            "input": lambda: _or_absent(subject.input),
+            "output": lambda: _or_absent(subject.output),
+            "trace": lambda: _trace_text(subject),
+        }
         used = dict.fromkeys(_VARIABLE.findall(self.config.prompt))
         return "\n\n".join([f"Evaluate this {self.level}."] + [data_block(v, material[v]()) for v in used])
 
@@ -106,7 +119,9 @@ class CustomJudge(Evaluator):
             return self._result(answer, data["reasoning"], passed=passed)
         if criterion:
             passed = answer.get(criterion) is True
-        return self._result(None, data["reasoning"], passed=passed, **{ATTR_ANSWER: json.dumps(answer, ensure_ascii=False)})
+        return self._result(
+            None, data["reasoning"], passed=passed, score=None, **{ATTR_ANSWER: json.dumps(answer, ensure_ascii=False)}
+        )
 
 
 class CustomSessionJudge(CustomJudge, SessionEvaluator):
@@ -122,7 +137,9 @@ class CustomTraceJudge(CustomJudge, TraceEvaluator):
 
 
 CUSTOM_JUDGES: dict[str, type[CustomJudge]] = {
-    "session": CustomSessionJudge, "span": CustomSpanJudge, "trace": CustomTraceJudge,
+    "session": CustomSessionJudge,
+    "span": CustomSpanJudge,
+    "trace": CustomTraceJudge,
 }
 
 
@@ -172,9 +189,9 @@ def _check_pass(config: EvaluatorConfig, path: str) -> None:
     if not criterion:
         return
     if out.type == "boolean" and criterion not in ("true", "false"):
-        raise ConfigError(f"{key}: for a boolean output, \"true\" or \"false\" (the answer that passes)")
+        raise ConfigError(f'{key}: for a boolean output, "true" or "false" (the answer that passes)')
     if out.type == "score" and not _SCORE_PASS.match(criterion):
-        raise ConfigError(f"{key}: for a score output, a comparison such as \">= 4\" (>=, >, <= or <)")
+        raise ConfigError(f'{key}: for a score output, a comparison such as ">= 4" (>=, >, <= or <)')
     if out.type == "categories":
         unknown = [name for name in _names(criterion) if name not in out.categories]
         if unknown:
@@ -195,8 +212,19 @@ def _compare(value: float, op: str, bound: float) -> bool:
 
 def _version(config: EvaluatorConfig) -> str:
     # A changed prompt or output is a different judge: results carry which one produced them.
-    spec = json.dumps([config.level, config.prompt, config.output.type, config.output.min, config.output.max,
-                       config.output.categories, config.output.schema, config.pass_when], sort_keys=True)
+    spec = json.dumps(
+        [
+            config.level,
+            config.prompt,
+            config.output.type,
+            config.output.min,
+            config.output.max,
+            config.output.categories,
+            config.output.schema,
+            config.pass_when,
+        ],
+        sort_keys=True,
+    )
     return "custom-" + hashlib.sha256(spec.encode()).hexdigest()[:12]
 
 
@@ -216,4 +244,3 @@ def _span_text(span: SpanView) -> str:
         lines.append(f"output: {span.output}")
     lines += [f"called {call['name']}({json.dumps(call['arguments'], ensure_ascii=False)})" for call in span.tool_calls]
     return "\n".join(lines)
-

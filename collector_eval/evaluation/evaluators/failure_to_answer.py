@@ -2,6 +2,7 @@
 
 An empty response and an empty code object are plain to see: they are decided without the judge.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,23 +19,27 @@ from collector_eval.model import EvaluationResult
 FAILURES = {
     "empty_code_response": "an empty code object, such as an empty list, tuple, object or code block: no data or results",
     "empty_response": "no meaningful response at all, nothing or only whitespace",
-    "no_content_response": "an empty result with a message that no content is available (\"No results found\")",
-    "redirection_response": "sends the user elsewhere or to another approach instead of answering (\"check the documentation\")",
+    "no_content_response": 'an empty result with a message that no content is available ("No results found")',
+    "redirection_response": 'sends the user elsewhere or to another approach instead of answering ("check the documentation")',
     "refusal_response": "explicitly declines to answer or to do what was asked",
 }
 CATEGORIES = ("answered", *FAILURES)
 
-SYSTEM_PROMPT = f"""\
+SYSTEM_PROMPT = (
+    f"""\
 You evaluate whether one response of an AI model answered its input or failed to answer it.
 
 {DATA_RULE}
 
 Classify the response in <output>, given the input in <input>, into exactly one category:
 - answered: the response addresses the input, even partly, briefly or with caveats.
-""" + "\n".join(f"- {name}: {text}." for name, text in FAILURES.items()) + """
+"""
+    + "\n".join(f"- {name}: {text}." for name, text in FAILURES.items())
+    + """
 
 Give the evidence first (quote the part of the response that decides it), then the category, then a \
 one-sentence explanation."""
+)
 
 SCHEMA: dict = {
     "type": "object",
@@ -47,8 +52,10 @@ SCHEMA: dict = {
     },
 }
 
-_PLAIN = {"empty_response": "the response is empty or only whitespace",
-          "empty_code_response": "the response is an empty code object"}
+_PLAIN = {
+    "empty_response": "the response is empty or only whitespace",
+    "empty_code_response": "the response is an empty code object",
+}
 _FENCE = re.compile(r"^```[\w+-]*\s*\n?(.*?)\n?\s*```$", re.DOTALL)
 # Empty values as code writes them, for the languages models answer in most.
 _EMPTY_LITERALS = {"()", "None", "nil", "null", "NULL", "set()", "''", '""', "[]", "{}", "undefined"}
@@ -73,8 +80,10 @@ def empty_kind(output: str) -> str | None:
 
 
 class FailureToAnswer(SpanEvaluator):
-    name: ClassVar[str] = "failure_to_answer"
-    answers: ClassVar[str] = "Did the response answer, or was it empty, empty code, no content, a redirection or a refusal?"
+    name = "failure_to_answer"
+    answers: ClassVar[str] = (
+        "Did the response answer, or was it empty, empty code, no content, a redirection or a refusal?"
+    )
     without_judge: ClassVar[str] = "empty and empty-code responses"
     options: ClassVar[tuple[str, ...]] = ("fail_categories",)
     system_prompt = SYSTEM_PROMPT
@@ -82,7 +91,9 @@ class FailureToAnswer(SpanEvaluator):
 
     @property
     def output(self) -> Output:
-        return Output(labels=CATEGORIES, passing="category not in fail_categories: " + ", ".join(self.config.fail_categories))
+        return Output(
+            labels=CATEGORIES, passing="category not in fail_categories: " + ", ".join(self.config.fail_categories)
+        )
 
     @classmethod
     def check_config(cls, config: EvaluatorConfig, path: str) -> None:
@@ -96,18 +107,22 @@ class FailureToAnswer(SpanEvaluator):
 
     def gate(self, span: SpanView) -> EvaluationResult | None:
         if span.output is None:
-            return EvaluationResult.skipped(self.name, "no_content", "the span records no output (content capture off?)")
+            return EvaluationResult.skipped(
+                self.name, "no_content", "the span records no output (content capture off?)"
+            )
         kind = empty_kind(span.output)
         if kind is None:
             return None
         return self._result(kind, _PLAIN[kind], passed=kind not in self.config.fail_categories)
 
     def user_message(self, span: SpanView) -> str:
-        return "\n\n".join([
-            "Classify this response.",
-            data_block("input", span.input if span.input is not None else "(not recorded)"),
-            data_block("output", span.output or ""),
-        ])
+        return "\n\n".join(
+            [
+                "Classify this response.",
+                data_block("input", span.input if span.input is not None else "(not recorded)"),
+                data_block("output", span.output or ""),
+            ]
+        )
 
     def verdict(self, data: dict, span: SpanView) -> EvaluationResult:
         category = data["category"]

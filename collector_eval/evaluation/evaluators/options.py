@@ -1,4 +1,5 @@
 """Options of an evaluators[] entry."""
+
 from __future__ import annotations
 
 import typing
@@ -8,7 +9,18 @@ from typing import Any
 from collector_eval.config.checks import ConfigError
 
 # OpenInference span kinds, which spans of the other conventions are mapped onto.
-SPAN_KINDS = ("LLM", "TOOL", "CHAIN", "AGENT", "RETRIEVER", "EMBEDDING", "RERANKER", "GUARDRAIL", "EVALUATOR", "UNKNOWN")
+SPAN_KINDS = (
+    "LLM",
+    "TOOL",
+    "CHAIN",
+    "AGENT",
+    "RETRIEVER",
+    "EMBEDDING",
+    "RERANKER",
+    "GUARDRAIL",
+    "EVALUATOR",
+    "UNKNOWN",
+)
 
 
 @dataclass
@@ -54,7 +66,15 @@ class EvaluatorConfig:
     fail_categories: list[str] = field(default_factory=lambda: ["empty_response", "refusal_response"])
     # toxicity: the categories that flag a span.
     flag_categories: list[str] = field(
-        default_factory=lambda: ["discriminatory_content", "harassment", "hate", "illicit", "self_harm", "sexual", "violence"]
+        default_factory=lambda: [
+            "discriminatory_content",
+            "harassment",
+            "hate",
+            "illicit",
+            "self_harm",
+            "sexual",
+            "violence",
+        ]
     )
     # trajectory: calls of one tool with the same arguments past this count are a loop.
     max_repeated_calls: int = 2

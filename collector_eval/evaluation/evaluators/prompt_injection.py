@@ -3,6 +3,7 @@
 The input is what the model was newly given: the user's message, and tool results, which is where
 indirect injections (a web page, a document, an email) arrive.
 """
+
 from __future__ import annotations
 
 from typing import ClassVar
@@ -42,7 +43,7 @@ ATTR_TECHNIQUE = "gen_ai.evaluation.prompt_injection.technique"
 
 
 class PromptInjection(SpanEvaluator):
-    name: ClassVar[str] = "prompt_injection"
+    name = "prompt_injection"
     answers: ClassVar[str] = "Does the input (user message or tool results) try to override the model's instructions?"
     without_judge: ClassVar[str] = "an empty input is clean"
     output = Output(labels=("clean", "injection"), passing="clean")

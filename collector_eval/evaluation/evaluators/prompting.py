@@ -4,6 +4,7 @@ The system message holds the task and says that tagged blocks are data; the mate
 message, each part between its own tags. A tag written inside the material is neutralised, so a
 conversation cannot close its block early and speak as the evaluator.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,7 +46,6 @@ def calls_text(calls: Iterable[Mapping[str, Any]]) -> str:
     return "\n".join(
         f"{i}. {call['name']}({json.dumps(call['arguments'], ensure_ascii=False)})" for i, call in enumerate(calls, 1)
     )
-
 
 
 def request_text(context: Sequence[Turn]) -> str:

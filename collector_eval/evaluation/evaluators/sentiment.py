@@ -1,4 +1,5 @@
 """Sentiment: the mood of the user's input, and of the model's response beside it."""
+
 from __future__ import annotations
 
 from typing import ClassVar
@@ -37,7 +38,7 @@ SCHEMA: dict = {
 
 
 class Sentiment(SpanEvaluator):
-    name: ClassVar[str] = "sentiment"
+    name = "sentiment"
     answers: ClassVar[str] = "Is the input positive, negative or neutral (and the response, as an attribute)?"
     output = Output(labels=LABELS, passing="the input is not negative")
     system_prompt = SYSTEM_PROMPT
@@ -50,8 +51,13 @@ class Sentiment(SpanEvaluator):
 
     def user_message(self, span: SpanView) -> str:
         output = span.output if span.output is not None else "(not recorded)"
-        return "\n\n".join(["Evaluate the sentiment of this exchange.", data_block("input", span.input or ""),
-                            data_block("output", output)])
+        return "\n\n".join(
+            [
+                "Evaluate the sentiment of this exchange.",
+                data_block("input", span.input or ""),
+                data_block("output", output),
+            ]
+        )
 
     def verdict(self, data: dict, span: SpanView) -> EvaluationResult:
         label = data["input"]["sentiment"]

@@ -1,4 +1,5 @@
 """Session correctness: were the assistant's answers factual, accurate and relevant throughout?"""
+
 from __future__ import annotations
 
 import json
@@ -57,7 +58,7 @@ SCHEMA: dict = {
 
 
 class SessionCorrectness(SessionEvaluator):
-    name: ClassVar[str] = "session_correctness"
+    name = "session_correctness"
     answers: ClassVar[str] = "Were the assistant's answers factual, accurate and relevant across the conversation?"
     output = Output(
         labels=("correct", "partially_correct", "incorrect"),
@@ -69,12 +70,19 @@ class SessionCorrectness(SessionEvaluator):
     schema = SCHEMA
     task: ClassVar[str] = "Evaluate the correctness of the assistant's answers in this session."
 
-    def verdict(self, data: dict, transcript: "Transcript") -> EvaluationResult:
+    def verdict(self, data: dict, transcript: Transcript) -> EvaluationResult:
         answers = data["answers"]
         if not answers:
-            return EvaluationResult.skipped(self.name, "no_answers", data["explanation"] or "the assistant gave no answer to judge")
+            return EvaluationResult.skipped(
+                self.name, "no_answers", data["explanation"] or "the assistant gave no answer to judge"
+            )
         faults = [{"answer": a["answer"], "verdict": a["verdict"]} for a in answers if a["verdict"] != "correct"]
         share = 1 - len(faults) / len(answers)
         label = "correct" if not faults else "incorrect" if 2 * len(faults) > len(answers) else "partially_correct"
-        return self._result(label, data["explanation"], passed=not faults, score=share,
-                            **{ATTR_FAULTS: json.dumps(faults, ensure_ascii=False)})
+        return self._result(
+            label,
+            data["explanation"],
+            passed=not faults,
+            score=share,
+            **{ATTR_FAULTS: json.dumps(faults, ensure_ascii=False)},
+        )

@@ -4,6 +4,7 @@ Validity is checked against the tool's JSON schema without the judge: a wrong ty
 field, a field the schema does not define. Only calls that pass go to the judge, which decides
 whether the values are the ones the request called for.
 """
+
 from __future__ import annotations
 
 import json
@@ -56,8 +57,10 @@ def argument_errors(call: dict[str, Any], tool: ToolDefinition | None) -> list[s
         validator.check_schema(schema)
     except SchemaError as exc:
         return [f"{name}: the tool's own schema is invalid ({exc.message}), so its arguments cannot be checked"]
-    errors = [f"{name}: {'/'.join(map(str, e.absolute_path)) or 'arguments'}: {e.message}"
-              for e in sorted(validator.iter_errors(arguments), key=lambda e: list(map(str, e.absolute_path)))]
+    errors = [
+        f"{name}: {'/'.join(map(str, e.absolute_path)) or 'arguments'}: {e.message}"
+        for e in sorted(validator.iter_errors(arguments), key=lambda e: list(map(str, e.absolute_path)))
+    ]
     # JSON Schema allows undeclared fields when additionalProperties is left out, but a tool given one
     # ignores it at best: unless the schema allows extra fields in so many words, one is an error.
     declared = schema.get("properties")
@@ -67,8 +70,10 @@ def argument_errors(call: dict[str, Any], tool: ToolDefinition | None) -> list[s
 
 
 class ToolArgumentCorrectness(SpanEvaluator):
-    name: ClassVar[str] = "tool_argument_correctness"
-    answers: ClassVar[str] = "Are the tool calls' arguments valid for the tool's schema, and the right values for the request?"
+    name = "tool_argument_correctness"
+    answers: ClassVar[str] = (
+        "Are the tool calls' arguments valid for the tool's schema, and the right values for the request?"
+    )
     without_judge: ClassVar[str] = "schema violations: wrong type, missing required field, unknown field, unknown tool"
     output = Output(labels=("correct", "incorrect"), passing="correct: valid by the schema and judged right")
     system_prompt = SYSTEM_PROMPT
@@ -83,18 +88,25 @@ class ToolArgumentCorrectness(SpanEvaluator):
         tools = {tool.name: tool for tool in span.tools}
         errors = [error for call in span.tool_calls for error in argument_errors(call, tools.get(call["name"]))]
         if errors:
-            return self._result("incorrect", "; ".join(errors), passed=False,
-                                **{ATTR_ERRORS: json.dumps(errors, ensure_ascii=False)})
+            return self._result(
+                "incorrect",
+                "; ".join(errors),
+                passed=False,
+                score=None,
+                **{ATTR_ERRORS: json.dumps(errors, ensure_ascii=False)},
+            )
         return None
 
     def user_message(self, span: SpanView) -> str:
         called = {call["name"] for call in span.tool_calls}
-        return "\n\n".join([
-            "Evaluate the argument values of these tool calls.",
-            data_block("request", request_text(span.context)),
-            data_block("tools", tools_text(t for t in span.tools if t.name in called)),
-            data_block("tool_calls", calls_text(span.tool_calls)),
-        ])
+        return "\n\n".join(
+            [
+                "Evaluate the argument values of these tool calls.",
+                data_block("request", request_text(span.context)),
+                data_block("tools", tools_text(t for t in span.tools if t.name in called)),
+                data_block("tool_calls", calls_text(span.tool_calls)),
+            ]
+        )
 
     def verdict(self, data: dict, span: SpanView) -> EvaluationResult:
         wrong = [c["call"] for c in data["calls"] if not c["correct"]]

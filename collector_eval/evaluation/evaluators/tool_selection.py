@@ -1,4 +1,5 @@
 """Tool selection: given the request and the tools offered, did the model call the right tools?"""
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,10 @@ SCHEMA = per_call_schema("appropriate")
 
 
 class ToolSelection(SpanEvaluator):
-    name: ClassVar[str] = "tool_selection"
-    answers: ClassVar[str] = "Given the request and the tools offered (llm.tools.*, gen_ai.tool.definitions), were the right tools called?"
+    name = "tool_selection"
+    answers: ClassVar[str] = (
+        "Given the request and the tools offered (llm.tools.*, gen_ai.tool.definitions), were the right tools called?"
+    )
     without_judge: ClassVar[str] = "a call to a tool that was not offered fails"
     output = Output(labels=("correct", "incorrect"), passing="correct: every call's tool fits the request")
     system_prompt = SYSTEM_PROMPT
@@ -49,20 +52,35 @@ class ToolSelection(SpanEvaluator):
         offered = {tool.name for tool in span.tools}
         unknown = [call["name"] for call in span.tool_calls if call["name"] not in offered]
         if unknown:
-            return self._result("incorrect", f"called {', '.join(unknown)}, not among the tools offered", passed=False,
-                                **{ATTR_WRONG: json.dumps(unknown, ensure_ascii=False)})
+            return self._result(
+                "incorrect",
+                f"called {', '.join(unknown)}, not among the tools offered",
+                passed=False,
+                score=None,
+                **{ATTR_WRONG: json.dumps(unknown, ensure_ascii=False)},
+            )
         return None
 
     def user_message(self, span: SpanView) -> str:
-        return "\n\n".join([
-            "Evaluate the model's choice of tools.",
-            data_block("request", request_text(span.context)),
-            data_block("tools", tools_text(span.tools)),
-            data_block("tool_calls", calls_text(span.tool_calls)),
-        ])
+        return "\n\n".join(
+            [
+                "Evaluate the model's choice of tools.",
+                data_block("request", request_text(span.context)),
+                data_block("tools", tools_text(span.tools)),
+                data_block("tool_calls", calls_text(span.tool_calls)),
+            ]
+        )
 
     def verdict(self, data: dict, span: SpanView) -> EvaluationResult:
-        wrong = [span.tool_calls[c["call"] - 1]["name"] for c in data["calls"]
-                 if not c["appropriate"] and 1 <= c["call"] <= len(span.tool_calls)]
-        return self._result("incorrect" if wrong else "correct", data["explanation"], passed=not wrong,
-                            **{ATTR_WRONG: json.dumps(wrong, ensure_ascii=False)})
+        wrong = [
+            span.tool_calls[c["call"] - 1]["name"]
+            for c in data["calls"]
+            if not c["appropriate"] and 1 <= c["call"] <= len(span.tool_calls)
+        ]
+        return self._result(
+            "incorrect" if wrong else "correct",
+            data["explanation"],
+            passed=not wrong,
+            score=None,
+            **{ATTR_WRONG: json.dumps(wrong, ensure_ascii=False)},
+        )

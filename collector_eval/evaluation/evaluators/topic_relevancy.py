@@ -1,4 +1,5 @@
 """Topic relevancy: is the user's input about what the application is for (the configured topics)?"""
+
 from __future__ import annotations
 
 from typing import ClassVar
@@ -39,7 +40,7 @@ SCHEMA: dict = {
 
 
 class TopicRelevancy(SpanEvaluator):
-    name: ClassVar[str] = "topic_relevancy"
+    name = "topic_relevancy"
     answers: ClassVar[str] = "Is the user's input about one of the configured topics?"
     options: ClassVar[tuple[str, ...]] = ("topics",)
     output = Output(labels=("on_topic", "off_topic"), passing="on_topic")
@@ -63,8 +64,13 @@ class TopicRelevancy(SpanEvaluator):
         return None
 
     def user_message(self, span: SpanView) -> str:
-        return "\n\n".join(["Is this input on topic?", data_block("topics", "\n".join(self.config.topics)),
-                            data_block("input", span.input or "")])
+        return "\n\n".join(
+            [
+                "Is this input on topic?",
+                data_block("topics", "\n".join(self.config.topics)),
+                data_block("input", span.input or ""),
+            ]
+        )
 
     def verdict(self, data: dict, span: SpanView) -> EvaluationResult:
         if data["on_topic"]:

@@ -3,6 +3,7 @@
 Loops (the same tool called with the same arguments again and again) are counted without the judge;
 the order of the steps and steps left out need it.
 """
+
 from __future__ import annotations
 
 import json
@@ -69,7 +70,7 @@ def steps(trace: TraceView) -> list[Step]:
 
 
 class Trajectory(TraceEvaluator):
-    name: ClassVar[str] = "trajectory"
+    name = "trajectory"
     answers: ClassVar[str] = "Did the agent's tool calls reach the goal without loops, wrong order or skipped steps?"
     without_judge: ClassVar[str] = "loops: the same tool with the same arguments more than max_repeated_calls times"
     options: ClassVar[tuple[str, ...]] = ("max_repeated_calls",)
@@ -91,8 +92,13 @@ class Trajectory(TraceEvaluator):
         if not loops:
             return None
         described = ", ".join(f"{key} {n} times" for key, n in loops.items())
-        return self._result("loop", f"repeated calls: {described}", passed=False,
-                            **{ATTR_LOOPS: json.dumps(loops, ensure_ascii=False)})
+        return self._result(
+            "loop",
+            f"repeated calls: {described}",
+            passed=False,
+            score=None,
+            **{ATTR_LOOPS: json.dumps(loops, ensure_ascii=False)},
+        )
 
     def user_message(self, trace: TraceView) -> str:
         lines = []
@@ -101,14 +107,20 @@ class Trajectory(TraceEvaluator):
             lines.append(f"{i}. {step.key} -> {result}")
         answer = next((s.output for s in reversed(trace.spans) if s.kind == "LLM" and s.output), None)
         lines.append(f"answer: {answer if answer is not None else '(not recorded)'}")
-        return "\n\n".join(["Evaluate this trajectory.", data_block("request", _request(trace)),
-                            data_block("trace", "\n".join(lines))])
+        return "\n\n".join(
+            ["Evaluate this trajectory.", data_block("request", _request(trace)), data_block("trace", "\n".join(lines))]
+        )
 
     def verdict(self, data: dict, trace: TraceView) -> EvaluationResult:
         skipped = data["skipped_steps"]
         label = "wrong_order" if data["wrong_order"] else "skipped_steps" if skipped else "ok"
-        return self._result(label, data["explanation"], passed=label == "ok",
-                            **{ATTR_SKIPPED: json.dumps(skipped, ensure_ascii=False)})
+        return self._result(
+            label,
+            data["explanation"],
+            passed=label == "ok",
+            score=None,
+            **{ATTR_SKIPPED: json.dumps(skipped, ensure_ascii=False)},
+        )
 
 
 def _request(trace: TraceView) -> str:

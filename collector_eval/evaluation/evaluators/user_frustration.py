@@ -1,4 +1,5 @@
 """User frustration: how frustrated did the user get over the session, up to giving up?"""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
@@ -52,7 +53,7 @@ SCHEMA: dict = {
 
 
 class UserFrustration(SessionEvaluator):
-    name: ClassVar[str] = "user_frustration"
+    name = "user_frustration"
     answers: ClassVar[str] = "How frustrated did the user get, up to abandoning the conversation?"
     without_judge: ClassVar[str] = "sessions without a user message are skipped"
     output = Output(labels=LABELS, passing="none or mild")
@@ -60,11 +61,11 @@ class UserFrustration(SessionEvaluator):
     schema = SCHEMA
     task: ClassVar[str] = "Evaluate the user's frustration in this session."
 
-    def gate(self, transcript: "Transcript") -> EvaluationResult | None:
+    def gate(self, transcript: Transcript) -> EvaluationResult | None:
         settled = super().gate(transcript)
         if settled is None and not any(t.role == "user" and t.content.strip() for t in transcript.turns):
             return EvaluationResult.skipped(self.name, "no_user_messages", "the session has no user message to judge")
         return settled
 
-    def verdict(self, data: dict, transcript: "Transcript") -> EvaluationResult:
+    def verdict(self, data: dict, transcript: Transcript) -> EvaluationResult:
         return self._result(data["label"], data["explanation"], passed=data["label"] in PASSING)

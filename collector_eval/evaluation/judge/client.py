@@ -5,6 +5,7 @@ Chat Completions is the one API every OpenAI-compatible server speaks. Many of t
 instructions. Every failure surfaces as a JudgeError with a machine-readable `error_type`, so callers
 report a failed evaluation instead of inventing a score.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -124,6 +125,7 @@ class Judge:
         return (input_tokens * price.input_per_1k + output_tokens * price.output_per_1k) / 1000
 
     async def _create(self, **request: Any):
+        assert self._client is not None  # ask() refuses to run without a client
         started = time.monotonic()
         try:
             return await self._client.chat.completions.create(**request)
@@ -264,7 +266,7 @@ class Judge:
         mentioned = any(word in text for word in ("response_format", "json_schema", "json_object", "response format"))
         return mentioned or (exc.status_code == 400 and not self._mode_confirmed)
 
-    def _downgrade(self, mode: str, exc: openai.APIStatusError) -> None:
+    def _downgrade(self, mode: ResponseFormat, exc: openai.APIStatusError) -> None:
         # Concurrent asks may see the same refusal; only the first moves the mode (and logs).
         if self._mode != mode:
             return

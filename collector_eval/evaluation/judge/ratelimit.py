@@ -4,6 +4,7 @@ Providers enforce per-minute limits over shorter windows than a minute, so the b
 second's worth, not a minute's: a service that starts with a backlog paces itself instead of
 spending a minute's allowance in one burst and collecting 429s.
 """
+
 from __future__ import annotations
 
 import asyncio

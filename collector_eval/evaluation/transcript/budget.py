@@ -1,5 +1,6 @@
 """The transcript's token budget: past it, long turns are shortened and the middle is elided (first and
 last turns kept), and `truncated` is recorded."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -44,8 +45,12 @@ def elide(transcript: Transcript, max_tokens: int) -> Transcript:
     # At least one turn is dropped: all of them plus the marker would be over the budget. Tokens of
     # joined text are not always the sum of the parts', so the result is counted again as a whole.
     while True:
-        out = Transcript(turns[:lo] + turns[hi + 1:], truncated=True,
-                         elided_turns=transcript.elided_turns + hi - lo + 1, elided_at=lo)
+        out = Transcript(
+            turns[:lo] + turns[hi + 1 :],
+            truncated=True,
+            elided_turns=transcript.elided_turns + hi - lo + 1,
+            elided_at=lo,
+        )
         if (lo == 1 and hi == len(turns) - 2) or count_tokens(out.render()) <= max_tokens:
             return out
         if lo - 1 >= len(turns) - 2 - hi:

@@ -6,6 +6,7 @@ and every LLM call repeats the history before it. Each LLM span is read as one m
 (its input followed by its output) and merged into the running history, so repeated history is
 kept once. Tool spans only fill in results the model's own inputs never showed.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -18,9 +19,16 @@ from collector_eval.evaluation.transcript.messages import Call, Message, SpanRec
 from collector_eval.evaluation.transcript.model import Transcript, Turn
 from collector_eval.evaluation.transcript.readers import llm_messages, tool_run
 
-_ROLES = {"user": "user", "assistant": "assistant", "tool": "tool",
-          # aliases other SDKs and frameworks write
-          "human": "user", "ai": "assistant", "model": "assistant", "function": "tool"}
+_ROLES = {
+    "user": "user",
+    "assistant": "assistant",
+    "tool": "tool",
+    # aliases other SDKs and frameworks write
+    "human": "user",
+    "ai": "assistant",
+    "model": "assistant",
+    "function": "tool",
+}
 
 
 def build_transcript(resource_spans: Iterable[ResourceSpans], resource_logs: Iterable[ResourceLogs] = ()) -> Transcript:
@@ -76,9 +84,25 @@ def _merge(history: list[Message], sequence: list[Message]) -> None:
         # with no overlap at all the span is a history of its own (an app that sends no history).
         overlaps = (k for k in range(min(len(known), len(seen)), 0, -1) if known[-k:] == seen[:k])
         common = next(overlaps, 0)
+    elif common < len(known):
+        common = _skipping(known, seen, common)
     # A span that diverges after a common start (a regenerated reply, a side call) adds its new
     # messages at the end rather than rewriting what is known.
     history.extend(sequence[common:])
+
+
+def _skipping(known: list[str], seen: list[str], common: int) -> int:
+    """How much of `seen` repeats the history when it leaves some known messages out (OpenLIT's later
+    inputs drop the assistant's tool-call message): the rest of `seen` must find its messages in the
+    rest of the history, in order, up to the last one. Else `common` is all it repeats."""
+    at, matched = common, common
+    while matched < len(seen) and at < len(known):
+        try:
+            at = known.index(seen[matched], at) + 1
+        except ValueError:
+            break
+        matched += 1
+    return matched if at == len(known) else common
 
 
 def _fill_tool_results(history: list[Message], runs: list[ToolRun]) -> list[Message]:
@@ -97,7 +121,7 @@ def _fill_tool_results(history: list[Message], runs: list[ToolRun]) -> list[Mess
             end += 1
         out += history[i:end]
         if msg.role == "assistant" and msg.calls:
-            answers = history[i + 1:end]
+            answers = history[i + 1 : end]
             answer_ids = [a.answers for a in answers if a.answers]
             for k, call in enumerate(msg.calls):
                 run = _take_run(unused, call)
@@ -110,7 +134,8 @@ def _fill_tool_results(history: list[Message], runs: list[ToolRun]) -> list[Mess
 
 def _take_run(unused: list[ToolRun], call: Call) -> ToolRun | None:
     match = next((r for r in unused if call.id and r.id == call.id), None) or next(
-        (r for r in unused if r.name == call.name and not (r.id and call.id)), None)
+        (r for r in unused if r.name == call.name and not (r.id and call.id)), None
+    )
     if match is not None:
         unused.remove(match)
     return match

@@ -1,6 +1,7 @@
 """What readers make of a span: messages (role, content, tool calls, the call a tool message answers)
 and tool runs, before the builder merges them into one conversation; and the attribute helpers every
 reader shares."""
+
 from __future__ import annotations
 
 import json
@@ -67,7 +68,7 @@ def indexed(attrs: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
     start = prefix + "."
     for key, value in attrs.items():
         if key.startswith(start):
-            index, _, rest = key[len(start):].partition(".")
+            index, _, rest = key[len(start) :].partition(".")
             if index.isdigit() and rest:
                 groups.setdefault(int(index), {})[rest] = value
     return [groups[i] for i in sorted(groups)]
@@ -125,7 +126,10 @@ def span_record(span: Span, scope: str = "") -> SpanRecord:
         name=span.name,
         scope=scope,
         attributes=span_attributes(span),
-        events=[Event(e.name, {kv.key: value_of(kv.value) for kv in e.attributes}, time=e.time_unix_nano) for e in span.events],
+        events=[
+            Event(e.name, {kv.key: value_of(kv.value) for kv in e.attributes}, time=e.time_unix_nano)
+            for e in span.events
+        ],
         trace_id=span.trace_id,
         span_id=span.span_id,
         parent_span_id=span.parent_span_id,
@@ -134,7 +138,9 @@ def span_record(span: Span, scope: str = "") -> SpanRecord:
     )
 
 
-def span_records(resource_spans: Iterable[ResourceSpans], resource_logs: Iterable[ResourceLogs] = ()) -> list[SpanRecord]:
+def span_records(
+    resource_spans: Iterable[ResourceSpans], resource_logs: Iterable[ResourceLogs] = ()
+) -> list[SpanRecord]:
     """Every span as a SpanRecord, in start order, each with its log records; a log record of one of
     these traces whose span is not among them is a record of its own, at its time. Log records of
     other traces are not this session's."""
@@ -150,10 +156,14 @@ def span_records(resource_spans: Iterable[ResourceSpans], resource_logs: Iterabl
             for log in sl.log_records:
                 attributes = {kv.key: value_of(kv.value) for kv in log.attributes}
                 time = log.time_unix_nano or log.observed_time_unix_nano
-                event = Event(log.event_name or as_text(attributes.get("event.name")), attributes, value_of(log.body), time)
+                event = Event(
+                    log.event_name or as_text(attributes.get("event.name")), attributes, value_of(log.body), time
+                )
                 owner = records.get((log.trace_id, log.span_id))
                 if owner is not None:
                     owner.logs.append(event)
                 elif log.trace_id in traces:
-                    orphans.append(SpanRecord("", sl.scope.name, {}, logs=[event], trace_id=log.trace_id, start=time, end=time))
+                    orphans.append(
+                        SpanRecord("", sl.scope.name, {}, logs=[event], trace_id=log.trace_id, start=time, end=time)
+                    )
     return sorted([*records.values(), *orphans], key=lambda r: (r.start, r.end))

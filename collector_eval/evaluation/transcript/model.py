@@ -1,4 +1,5 @@
 """The transcript: a session's conversation as ordered turns, what evaluators and the judge see."""
+
 from __future__ import annotations
 
 import json

@@ -4,13 +4,15 @@ Each detector is a candidate regex plus, where a regex alone would match too muc
 candidate (Luhn for card numbers, digit counts and dates for phone numbers, ipaddress for IPs).
 Matches become `[REDACTED:<detector>]`; only how many there were is reported, never what they were.
 """
+
 from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any, Callable
+from typing import Any
 
 from collector_eval.evaluation.transcript.model import Transcript
 
@@ -71,7 +73,10 @@ def _is_card(text: str) -> bool:
     # Cards are written ungrouped, in fours (4-4-4-4, 4-4-4-4-3) or as Amex/Diners do (4-6-5, 4-6-4);
     # other groupings are phone numbers, ids and the like.
     grouped_like_a_card = (
-        len(groups) == 1 or all(g == 4 for g in groups[:-1]) and 1 <= groups[-1] <= 4 or groups in ([4, 6, 5], [4, 6, 4])
+        len(groups) == 1
+        or all(g == 4 for g in groups[:-1])
+        and 1 <= groups[-1] <= 4
+        or groups in ([4, 6, 5], [4, 6, 4])
     )
     return grouped_like_a_card and len(set(digits)) > 1 and luhn_valid(digits)
 
@@ -158,7 +163,7 @@ def _is_phone(text: str) -> bool:
 _PHONE = _Detector(_PHONE_CANDIDATE, _checked(_is_phone))
 
 # Most specific first: a card number or a key is never counted as a phone number.
-_DETECTORS: dict[Detector, _Detector] = {
+_DETECTORS: dict[str, _Detector] = {  # by Detector: a str, so that a configured name looks one up
     Detector.API_KEY: _API_KEY,
     Detector.CREDIT_CARD: _CREDIT_CARD,
     Detector.EMAIL: _EMAIL,

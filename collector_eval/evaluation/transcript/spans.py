@@ -4,6 +4,7 @@ A SpanView is read from a protobuf span with the transcript builder's own parsin
 message shapes (OpenInference, OTel GenAI, OpenLLMetry) and their tool calls are understood the same
 way at every level.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -111,7 +112,7 @@ def trace_views(resource_spans: Iterable[ResourceSpans]) -> list[TraceView]:
 
 def _after_last_assistant(turns: list[Turn]) -> list[Turn]:
     last = max((i for i, t in enumerate(turns) if t.role == "assistant"), default=-1)
-    return turns[last + 1:]
+    return turns[last + 1 :]
 
 
 def _input_text(turns: list[Turn]) -> str:
@@ -149,7 +150,9 @@ def _tools(attrs: Mapping[str, Any]) -> tuple[ToolDefinition, ...]:
     definitions = parse_arguments(attrs.get("gen_ai.tool.definitions"))
     if isinstance(definitions, list):
         entries += definitions
-    entries += [{**f, "parameters": parse_arguments(f.get("parameters"))} for f in indexed(attrs, "llm.request.functions")]
+    entries += [
+        {**f, "parameters": parse_arguments(f.get("parameters"))} for f in indexed(attrs, "llm.request.functions")
+    ]
     tools = []
     for entry in entries:
         if not isinstance(entry, dict):
@@ -160,10 +163,11 @@ def _tools(attrs: Mapping[str, Any]) -> tuple[ToolDefinition, ...]:
             function = entry
         if function.get("name"):
             parameters = function.get("parameters")
-            tools.append(ToolDefinition(
-                name=as_text(function["name"]),
-                description=as_text(function.get("description")),
-                parameters=parameters if isinstance(parameters, dict) else None,
-            ))
+            tools.append(
+                ToolDefinition(
+                    name=as_text(function["name"]),
+                    description=as_text(function.get("description")),
+                    parameters=parameters if isinstance(parameters, dict) else None,
+                )
+            )
     return tuple(tools)
-

@@ -3,6 +3,7 @@ input and output messages, or None when the span is not in its convention) and `
 (a tool execution, as far as its keys say). A span's messages come from the first reader that
 recognises them; a tool run takes each field from the first reader that has it. Framework readers
 come first: they know their wrapper spans, which repeat what the model calls hold."""
+
 from __future__ import annotations
 
 from collector_eval.evaluation.transcript.messages import Message, SpanRecord, ToolRun

@@ -9,6 +9,7 @@
 - tool spans (`gen_ai.tool.name`, `gen_ai.tool.call.id`, `gen_ai.tool.call.result`).
 
 OpenLLMetry's current releases, Pydantic AI, MLflow's GenAI export and OpenLIT write the same keys."""
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,12 @@ from collector_eval.evaluation.transcript.messages import (
 INPUT, OUTPUT = "gen_ai.input.messages", "gen_ai.output.messages"
 DETAILS = "gen_ai.client.inference.operation.details"
 # Older events mode: the role each per-message event stands for (a body may still name its own role).
-_EVENT_ROLES = {"gen_ai.system.message": "system", "gen_ai.user.message": "user",
-                "gen_ai.assistant.message": "assistant", "gen_ai.tool.message": "tool"}
+_EVENT_ROLES = {
+    "gen_ai.system.message": "system",
+    "gen_ai.user.message": "user",
+    "gen_ai.assistant.message": "assistant",
+    "gen_ai.tool.message": "tool",
+}
 CHOICE = "gen_ai.choice"
 
 
@@ -42,8 +47,15 @@ def messages(span: SpanRecord) -> tuple[list[Message], list[Message]] | None:
 
 def tool_run(span: SpanRecord) -> ToolRun:
     attrs = span.attributes
+    # OpenLIT also names the tools a model called (comma-joined) on its chat span: that is no tool run.
+    if attrs.get("gen_ai.operation.name", "execute_tool") != "execute_tool":
+        return ToolRun("", None, None)
     result = attrs.get("gen_ai.tool.call.result")
-    return ToolRun(as_text(attrs.get("gen_ai.tool.name")), attrs.get("gen_ai.tool.call.id"), None if result is None else as_text(result))
+    return ToolRun(
+        as_text(attrs.get("gen_ai.tool.name")),
+        attrs.get("gen_ai.tool.call.id"),
+        None if result is None else as_text(result),
+    )
 
 
 def details(span: SpanRecord) -> tuple[Any, Any] | None:
@@ -129,7 +141,8 @@ def _event_message(body: dict[str, Any], role: str) -> Message:
     for call in body.get("tool_calls") or []:
         if isinstance(call, dict):
             function = _body(call.get("function"))
-            calls.append(Call(call.get("id"), as_text(function.get("name")), parse_arguments(function.get("arguments"))))
+            arguments = parse_arguments(function.get("arguments"))
+            calls.append(Call(call.get("id"), as_text(function.get("name")), arguments))
     answers = body.get("id") if role == "tool" else None
     return Message(as_text(body.get("role") or role), _content_text(body.get("content")), tuple(calls), answers)
 

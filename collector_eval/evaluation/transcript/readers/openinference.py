@@ -1,6 +1,7 @@
 """OpenInference: flattened `llm.input_messages.{i}.message.*` / `llm.output_messages.{i}.message.*`
 (with `message.contents.{k}.message_content.*` and `message.tool_calls.{j}.tool_call.*`), and TOOL spans
 (`tool.name`, `output.value`)."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -24,7 +25,9 @@ def messages(span: SpanRecord) -> tuple[list[Message], list[Message]] | None:
     outputs = indexed(attrs, "llm.output_messages")
     if not inputs and not outputs:
         return None
-    return [_openinference_message(m, "user") for m in inputs], [_openinference_message(m, "assistant") for m in outputs]
+    return [_openinference_message(m, "user") for m in inputs], [
+        _openinference_message(m, "assistant") for m in outputs
+    ]
 
 
 def tool_run(span: SpanRecord) -> ToolRun:
@@ -37,10 +40,16 @@ def tool_run(span: SpanRecord) -> ToolRun:
 def _openinference_message(m: Mapping[str, Any], default_role: str) -> Message:
     content = m.get("message.content")
     if content is None:  # Responses-API history carries text only as message.contents
-        content = "\n".join(as_text(c["message_content.text"])
-                            for c in indexed(m, "message.contents") if "message_content.text" in c)
-    calls = tuple(Call(c.get("tool_call.id"), as_text(c.get("tool_call.function.name")),
-                        parse_arguments(c.get("tool_call.function.arguments")))
-                  for c in indexed(m, "message.tool_calls"))
+        content = "\n".join(
+            as_text(c["message_content.text"]) for c in indexed(m, "message.contents") if "message_content.text" in c
+        )
+    calls = tuple(
+        Call(
+            c.get("tool_call.id"),
+            as_text(c.get("tool_call.function.name")),
+            parse_arguments(c.get("tool_call.function.arguments")),
+        )
+        for c in indexed(m, "message.tool_calls")
+    )
     role = as_text(m.get("message.role") or default_role)
     return Message(role, as_text(content), calls, m.get("message.tool_call_id"))

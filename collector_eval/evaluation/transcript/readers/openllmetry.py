@@ -1,5 +1,6 @@
 """OpenLLMetry (Traceloop) before the GenAI JSON attributes: flattened `gen_ai.prompt.{i}.*` /
 `gen_ai.completion.{i}.*`, and Traceloop tool tasks (`traceloop.span.kind` = tool)."""
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,8 @@ def tool_run(span: SpanRecord) -> ToolRun:
     if attrs.get("traceloop.span.kind") != "tool":
         return ToolRun("", None, None)
     output = attrs.get("traceloop.entity.output")
-    return ToolRun(as_text(attrs.get("traceloop.entity.name")), None, _traceloop_output(output) if isinstance(output, str) else None)
+    result = _traceloop_output(output) if isinstance(output, str) else None
+    return ToolRun(as_text(attrs.get("traceloop.entity.name")), None, result)
 
 
 def _flat_message(m: Mapping[str, Any], default_role: str) -> Message:
@@ -39,11 +41,11 @@ def _flat_message(m: Mapping[str, Any], default_role: str) -> Message:
     content = m.get("content")
     if content is None:
         content = m.get("refusal")
-    calls = tuple(Call(c.get("id"), as_text(c.get("name")), parse_arguments(c.get("arguments")))
-                  for c in indexed(m, "tool_calls"))
+    calls = tuple(
+        Call(c.get("id"), as_text(c.get("name")), parse_arguments(c.get("arguments"))) for c in indexed(m, "tool_calls")
+    )
     role = as_text(m.get("role") or default_role)
     return Message(role, _flat_content(content), calls, m.get("tool_call_id"))
-
 
 
 def _flat_content(content: Any) -> str:
@@ -56,7 +58,6 @@ def _flat_content(content: Any) -> str:
         if isinstance(parts, list) and all(isinstance(p, dict) and "type" in p for p in parts):
             return "\n".join(as_text(p.get("text")) for p in parts if p["type"] == "text")
     return as_text(content)
-
 
 
 def _traceloop_output(raw: str) -> str:

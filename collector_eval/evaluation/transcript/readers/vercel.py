@@ -3,6 +3,7 @@
 `ai.prompt.messages` and the reply as `ai.response.text` / `ai.response.toolCalls`; `ai.toolCall` spans are
 tool runs. The call-level spans (`ai.generateText`, `ai.streamText`, ...) repeat the app's own prompt and the
 final answer, so they are claimed as holding nothing new."""
+
 from __future__ import annotations
 
 import json
@@ -31,14 +32,18 @@ def tool_run(span: SpanRecord) -> ToolRun:
     # JSON.stringify of what the tool returned; the model is sent a string result bare, anything else as this JSON.
     result = _loads(raw)
     text = result if isinstance(result, str) else raw
-    return ToolRun(as_text(attrs.get("ai.toolCall.name")), attrs.get("ai.toolCall.id"), None if text is None else as_text(text))
+    name = as_text(attrs.get("ai.toolCall.name"))
+    return ToolRun(name, attrs.get("ai.toolCall.id"), None if text is None else as_text(text))
 
 
 def _reply(attrs: dict[str, Any]) -> list[Message]:
     # ai.response.object: generateObject's reply (JSON text); toolCalls' input is the model's JSON text verbatim.
     text = attrs.get("ai.response.text", attrs.get("ai.response.object"))
-    calls = tuple(Call(c.get("toolCallId"), as_text(c.get("toolName")), parse_arguments(c.get("input", c.get("args"))))
-                  for c in _loads(attrs.get("ai.response.toolCalls")) or [] if isinstance(c, dict))
+    calls = tuple(
+        Call(c.get("toolCallId"), as_text(c.get("toolName")), parse_arguments(c.get("input", c.get("args"))))
+        for c in _loads(attrs.get("ai.response.toolCalls")) or []
+        if isinstance(c, dict)
+    )
     if text is None and not calls:
         return []
     return [Message("assistant", as_text(text), calls)]
@@ -56,11 +61,14 @@ def _prompt_message(message: Any) -> list[Message]:
     parts = [p for p in content or [] if isinstance(p, dict)]
     # Text parts are joined without a separator, as the SDK does for ai.response.text and for the provider.
     text = "".join(as_text(p.get("text")) for p in parts if p.get("type") == "text")
-    calls = tuple(Call(p.get("toolCallId"), as_text(p.get("toolName")), parse_arguments(p.get("input", p.get("args"))))
-                  for p in parts if p.get("type") == "tool-call")
-    results = [Message("tool", _result_text(p), answers=p.get("toolCallId")) for p in parts if p.get("type") == "tool-result"]
+    calls = tuple(
+        Call(p.get("toolCallId"), as_text(p.get("toolName")), parse_arguments(p.get("input", p.get("args"))))
+        for p in parts
+        if p.get("type") == "tool-call"
+    )
     if role == "tool":
-        return results
+        results = [p for p in parts if p.get("type") == "tool-result"]
+        return [Message("tool", _result_text(p), answers=p.get("toolCallId")) for p in results]
     return [Message(role, text, calls)]
 
 
