@@ -39,7 +39,7 @@ import sys
 import time
 from pathlib import Path
 
-NAME = Path(__file__).resolve().parent.name  # mlflow_tagged | mlflow_genai
+NAME = sys.argv[1] if len(sys.argv) > 1 else "mlflow_tagged"  # mlflow_tagged | mlflow_genai
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recording"))
 from common import SINK, lib_version, start_fake, write_expected  # noqa: E402
 

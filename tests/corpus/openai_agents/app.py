@@ -4,8 +4,9 @@ agents SQLiteSession (in memory); each turn runs inside using_session(SID)."""
 import asyncio
 import json
 import sys
+from pathlib import Path
 
-sys.path.insert(0, "${FIXTURES}/tools")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recording"))
 from agents import (
     Agent,
     RunConfig,
@@ -100,7 +101,7 @@ async def main():
     finish(provider)
     write_expected(NAME, SID, lib_version("openinference-instrumentation-openai-agents", "openai-agents", "openai"),
                    to_turns(history), NOTES)
-    with open(f"${FIXTURES}/{NAME}/session_items.json", "w") as f:  # the SDK's own record of the conversation
+    with open(str(Path(__file__).resolve().parents[1] / NAME / "session_items.json"), "w") as f:  # the SDK's own record of the conversation
         json.dump(history, f, indent=1)
     print("ok", NAME)
 

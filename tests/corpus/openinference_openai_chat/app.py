@@ -1,8 +1,9 @@
 """a. OpenInference OpenAI instrumentation, plain 3-turn chat, using_session around each turn.
 The user's 2nd request (booking an appointment) is refused by the assistant."""
 import sys
+from pathlib import Path
 
-sys.path.insert(0, "${FIXTURES}/tools")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recording"))
 import openai
 from common import finish, lib_version, setup_tracing, start_fake, write_expected
 from openinference.instrumentation import (

@@ -2,8 +2,9 @@
 span (using_session around it); tools run inside OpenInference TOOL spans."""
 import json
 import sys
+from pathlib import Path
 
-sys.path.insert(0, "${FIXTURES}/tools")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recording"))
 import openai
 from common import finish, lib_version, setup_tracing, start_fake, write_expected
 from openinference.instrumentation import (
