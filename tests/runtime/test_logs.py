@@ -74,7 +74,7 @@ def test_serve_writes_one_json_object_per_line(tmp_path, redis_url):
         assert datetime.fromisoformat(record["time"]).tzinfo is not None
     messages = {r["message"]: r for r in records}
     warning = next(r for r in records if "judge evaluators are off" in r["message"])
-    assert warning["level"] == "WARNING" and warning["logger"] == "collector_eval"
+    assert warning["level"] == "WARNING" and warning["logger"] == "collector_eval.runtime.service"
     assert "COLLECTOR_EVAL_LOGS_TEST_NO_KEY" in warning["message"]
     assert any(m.startswith("receiving OTLP/HTTP on 127.0.0.1:") for m in messages)
     assert any(m.startswith("metrics and health on 127.0.0.1:") for m in messages)
@@ -84,7 +84,7 @@ def test_serve_writes_one_json_object_per_line(tmp_path, redis_url):
 def test_serve_log_format_text(tmp_path, redis_url):
     stderr = run_serve(tmp_path, redis_url, "--log-format", "text")
     lines = stderr.splitlines()
-    assert any(" WARNING collector_eval: judge evaluators are off" in line for line in lines), stderr
+    assert any(" WARNING collector_eval.runtime.service: judge evaluators are off" in line for line in lines), stderr
     for line in lines:
         with pytest.raises(json.JSONDecodeError):
             json.loads(line)
