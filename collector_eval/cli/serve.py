@@ -12,7 +12,6 @@ import sys
 
 from collector_eval.runtime import logs, secrets
 from collector_eval.runtime.config import load_config
-from collector_eval.runtime.service import Service
 from collector_eval.store.client import REDIS_ERRORS
 from collector_eval.store.server import EmbeddedRedis, RedisServerError
 
@@ -41,6 +40,9 @@ def add_parser(sub) -> None:
 def serve_until_stopped(
     config_path: str | None, log_level: str, redis_url: str | None, log_format: str = "json"
 ) -> int:
+    # Here, not at the top: the other commands (and --help) need not import the service and openai.
+    from collector_eval.runtime.service import Service
+
     cfg = load_config(config_path)
     logs.configure(log_level, log_format)
     # Before the first record: tokens, header values and the judge's key never reach the log.

@@ -20,7 +20,7 @@ from jsonschema.exceptions import best_match
 
 from collector_eval.evaluation.evaluators.options import EvaluatorConfig, EvaluatorFiltersConfig
 from collector_eval.evaluation.evaluators.prompting import data_block
-from collector_eval.evaluation.judge.client import JudgeError
+from collector_eval.evaluation.judge.errors import JudgeError
 from collector_eval.evaluation.transcript.messages import as_text
 from collector_eval.evaluation.transcript.spans import SpanView, TraceView
 from collector_eval.model import EvaluationResult, Level, ResultStatus

@@ -22,6 +22,7 @@ from typing import Any
 import openai
 
 from collector_eval.backoff import Backoff, retry_after
+from collector_eval.evaluation.judge.errors import JudgeError
 from collector_eval.evaluation.judge.options import JudgeConfig
 from collector_eval.evaluation.judge.ratelimit import HourlyBudget, TokenBucket
 from collector_eval.evaluation.tokens import count_tokens
@@ -49,16 +50,6 @@ _MODES = list(ResponseFormat)
 _FENCE = re.compile(r"```[ \t]*(?:json)?[ \t]*\n?(.*?)```", re.DOTALL | re.IGNORECASE)
 # Reasoning models served through vLLM/Ollama often prefix the answer with their thinking.
 _THINK = re.compile(r"^\s*<think>.*?</think>", re.DOTALL | re.IGNORECASE)
-
-
-class JudgeError(Exception):
-    """The judge gave no usable answer. Tokens spent on failed attempts are kept for accounting."""
-
-    def __init__(self, error_type: str, message: str, *, input_tokens: int = 0, output_tokens: int = 0):
-        super().__init__(message)
-        self.error_type = error_type
-        self.input_tokens = input_tokens
-        self.output_tokens = output_tokens
 
 
 @dataclass
