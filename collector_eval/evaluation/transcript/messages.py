@@ -87,6 +87,17 @@ def parse_arguments(raw: Any) -> Any:
     return raw
 
 
+def json_value(raw: Any) -> Any:
+    """A value that may arrive as JSON text, decoded; a str that is not JSON (cut by an attribute
+    length limit, say) is unusable: None. Anything else is already a value."""
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return None
+
+
 def as_text(value: Any) -> str:
     if value is None:
         return ""

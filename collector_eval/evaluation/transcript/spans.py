@@ -99,7 +99,7 @@ def span_view(span: SpanRecord) -> SpanView:
 
 def span_views(resource_spans: Iterable[ResourceSpans]) -> list[SpanView]:
     """Every span, in start order."""
-    return [span_view(record) for record in span_records(resource_spans) if record.span_id]
+    return [span_view(record) for record in span_records(resource_spans)]
 
 
 def trace_views(resource_spans: Iterable[ResourceSpans]) -> list[TraceView]:

@@ -113,10 +113,6 @@ def parse_messages(raw: Any, output: bool, response_text: Callable[[Any], str] =
     return out
 
 
-def _genai_messages(raw: Any, output: bool) -> list[Message]:  # the former name, for other readers
-    return parse_messages(raw, output)
-
-
 def _event_messages(events: list[Event]) -> tuple[list[Message], list[Message]] | None:
     """The older events mode: the request's history one event per message, then `gen_ai.choice` per
     choice (the first continues the conversation). None when the span has no such events."""

@@ -5,14 +5,12 @@ are tool runs. Span, agent, chain ... observations wrap the generations and repe
 they are claimed as holding nothing new.
 
 Langfuse stores a str value as it is and JSON-encodes anything else, so an output that is not JSON is
-plain text. `chat_messages` (the OpenAI chat format) is shared with the MLflow reader."""
+plain text."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from collector_eval.evaluation.transcript.messages import Call, Message, SpanRecord, ToolRun, as_text, parse_arguments
+from collector_eval.evaluation.transcript.messages import Message, SpanRecord, ToolRun, as_text, json_value
+from collector_eval.evaluation.transcript.openai_chat import chat_messages
 
 
 def messages(span: SpanRecord) -> tuple[list[Message], list[Message]] | None:
@@ -23,11 +21,11 @@ def messages(span: SpanRecord) -> tuple[list[Message], list[Message]] | None:
         return None
     if kind != "generation":
         return [], []
-    request = _loads(attrs.get("langfuse.observation.input"))
+    request = json_value(attrs.get("langfuse.observation.input"))
     if isinstance(request, dict):
         request = request.get("messages")
     raw = attrs.get("langfuse.observation.output")
-    reply = _loads(raw)
+    reply = json_value(raw)
     if isinstance(reply, list):  # several choices: the first, as every other reader takes
         reply = next(iter(reply), None)
     if isinstance(reply, dict):
@@ -44,45 +42,3 @@ def tool_run(span: SpanRecord) -> ToolRun:
         return ToolRun("", None, None)
     result = attrs.get("langfuse.observation.output")
     return ToolRun(span.name, None, None if result is None else as_text(result))
-
-
-def chat_messages(raw: Any) -> list[Message]:
-    """OpenAI chat-completions messages: content a string or text parts (or a refusal instead),
-    `tool_calls: [{id, function: {name, arguments (a JSON string)}}]` (or the legacy `function_call`),
-    a tool result as role `tool` with `tool_call_id`. Anything that is not a message (no role) gives none."""
-    if not isinstance(raw, list):
-        return []
-    out: list[Message] = []
-    for m in raw:
-        if not isinstance(m, dict) or not m.get("role"):
-            continue
-        content = m.get("content")
-        if isinstance(content, list):
-            content = "\n".join(as_text(p.get("text")) for p in content if isinstance(p, dict) and "text" in p)
-        elif content is None:
-            content = m.get("refusal")
-        calls = [
-            {**c["function"], "id": c.get("id")}
-            for c in m.get("tool_calls") or []
-            if isinstance(c, dict) and isinstance(c.get("function"), dict)
-        ]
-        if isinstance(m.get("function_call"), dict):
-            calls.append(m["function_call"])
-        out.append(
-            Message(
-                as_text(m["role"]),
-                as_text(content),
-                tuple(Call(c.get("id"), as_text(c.get("name")), parse_arguments(c.get("arguments"))) for c in calls),
-                m.get("tool_call_id"),
-            )
-        )
-    return out
-
-
-def _loads(raw: Any) -> Any:
-    if not isinstance(raw, str):
-        return raw
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return None

@@ -9,11 +9,8 @@ not claimed here and the GenAI reader reads them."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from collector_eval.evaluation.transcript.messages import Message, SpanRecord, ToolRun, as_text
-from collector_eval.evaluation.transcript.readers.langfuse import chat_messages
+from collector_eval.evaluation.transcript.messages import Message, SpanRecord, ToolRun, as_text, json_value
+from collector_eval.evaluation.transcript.openai_chat import chat_messages
 
 _MODEL_CALLS = ("CHAT_MODEL", "LLM")
 
@@ -23,12 +20,12 @@ def messages(span: SpanRecord) -> tuple[list[Message], list[Message]] | None:
     attrs = span.attributes
     if "mlflow.spanType" not in attrs:
         return None
-    if _decoded(attrs.get("mlflow.spanType")) not in _MODEL_CALLS:
+    if json_value(attrs.get("mlflow.spanType")) not in _MODEL_CALLS:
         return [], []
-    request = _decoded(attrs.get("mlflow.spanInputs"))
+    request = json_value(attrs.get("mlflow.spanInputs"))
     if isinstance(request, dict):
         request = request.get("messages")
-    reply = _decoded(attrs.get("mlflow.spanOutputs"))
+    reply = json_value(attrs.get("mlflow.spanOutputs"))
     if isinstance(reply, dict) and isinstance(reply.get("choices"), list):  # a ChatCompletion: its first choice
         reply = next((c.get("message") for c in reply["choices"] if isinstance(c, dict)), None)
     if isinstance(reply, str):  # a model call traced by hand that returns its text
@@ -42,20 +39,10 @@ def tool_run(span: SpanRecord) -> ToolRun:
     """A TOOL span is named after the tool function; it records no call id. Its output is the tool's
     return value, JSON-encoded by MLflow: a string result is what the model was given."""
     attrs = span.attributes
-    if _decoded(attrs.get("mlflow.spanType")) != "TOOL":
+    if json_value(attrs.get("mlflow.spanType")) != "TOOL":
         return ToolRun("", None, None)
     raw = attrs.get("mlflow.spanOutputs")
-    result = _decoded(raw)
+    result = json_value(raw)
     if result is None:
         return ToolRun(span.name, None, None)
     return ToolRun(span.name, None, result if isinstance(result, str) else as_text(raw))
-
-
-def _decoded(raw: Any) -> Any:
-    """An mlflow.* value decoded once; one that is not JSON (cut by an attribute length limit) is unusable."""
-    if not isinstance(raw, str):
-        return raw
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return None

@@ -9,7 +9,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from collector_eval.evaluation.transcript.messages import Call, Message, SpanRecord, ToolRun, as_text, parse_arguments
+from collector_eval.evaluation.transcript.messages import (
+    Call,
+    Message,
+    SpanRecord,
+    ToolRun,
+    as_text,
+    json_value,
+    parse_arguments,
+)
 
 
 def messages(span: SpanRecord) -> tuple[list[Message], list[Message]] | None:
@@ -20,7 +28,7 @@ def messages(span: SpanRecord) -> tuple[list[Message], list[Message]] | None:
         return None
     if not operation.endswith((".doGenerate", ".doStream")):
         return [], []  # a call-level wrapper, a tool run, an embedding: nothing the model calls do not show
-    inputs = [m for message in _loads(attrs.get("ai.prompt.messages")) or [] for m in _prompt_message(message)]
+    inputs = [m for message in json_value(attrs.get("ai.prompt.messages")) or [] for m in _prompt_message(message)]
     return inputs, _reply(attrs)
 
 
@@ -30,7 +38,7 @@ def tool_run(span: SpanRecord) -> ToolRun:
         return ToolRun("", None, None)
     raw = attrs.get("ai.toolCall.result")
     # JSON.stringify of what the tool returned; the model is sent a string result bare, anything else as this JSON.
-    result = _loads(raw)
+    result = json_value(raw)
     text = result if isinstance(result, str) else raw
     name = as_text(attrs.get("ai.toolCall.name"))
     return ToolRun(name, attrs.get("ai.toolCall.id"), None if text is None else as_text(text))
@@ -41,7 +49,7 @@ def _reply(attrs: dict[str, Any]) -> list[Message]:
     text = attrs.get("ai.response.text", attrs.get("ai.response.object"))
     calls = tuple(
         Call(c.get("toolCallId"), as_text(c.get("toolName")), parse_arguments(c.get("input", c.get("args"))))
-        for c in _loads(attrs.get("ai.response.toolCalls")) or []
+        for c in json_value(attrs.get("ai.response.toolCalls")) or []
         if isinstance(c, dict)
     )
     if text is None and not calls:
@@ -88,12 +96,3 @@ def _result_text(part: dict[str, Any]) -> str:
 
 def _stringify(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _loads(raw: Any) -> Any:
-    if not isinstance(raw, str):
-        return raw
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:  # e.g. cut by an attribute length limit: nothing usable
-        return None
