@@ -17,20 +17,13 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
 
 from collector_eval.otlp.json_format import load_otlp_json
 from tests.support.corpus import CORPUS, service_name
+from tests.support.spans import attrs_of
 
 # Sessions whose conversation is on their spans. Those that log it (otlp_logs.json) need the service to
 # take OTLP logs, which it does not yet: the transcript command reads them (tests/cli/test_cli.py).
 SESSIONS = sorted(p.parent.name for p in CORPUS.glob("*/otlp.json") if not (p.parent / "otlp_logs.json").exists())
 NO_CONTENT = "otel_genai_v2_default_nocontent"
 BATCH = 5  # spans per Export request
-
-
-def _value(v):
-    return getattr(v, v.WhichOneof("value"))
-
-
-def _attrs(obj) -> dict:
-    return {kv.key: _value(kv.value) for kv in obj.attributes}
 
 
 def batches(request: trace_service_pb2.ExportTraceServiceRequest, size: int):
@@ -101,15 +94,15 @@ def test_corpus_session_replayed_through_the_service(folder, service, sink, judg
     assert received == sent
 
     resource, _, carrier = sink.carriers()[0]
-    carrier_attrs = _attrs(carrier)
+    carrier_attrs = attrs_of(carrier)
     assert carrier_attrs["session.id"] == expected["session_id"]
-    assert _attrs(resource)["service.name"] == service_name(CORPUS / folder)
+    assert attrs_of(resource)["service.name"] == service_name(CORPUS / folder)
     # The carrier is a child of the recorded "session end" span, in its trace.
     end_span = sent[carrier.parent_span_id][2]
     assert end_span.name.startswith("session end")
     assert carrier.trace_id == end_span.trace_id
     (event,) = carrier.events
-    ev = _attrs(event)
+    ev = attrs_of(event)
     assert event.name == "gen_ai.evaluation.result"
     assert ev["gen_ai.evaluation.name"] == "goal_completeness"
 

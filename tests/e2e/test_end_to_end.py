@@ -13,7 +13,6 @@ from opentelemetry.trace import set_span_in_context
 
 from tests.support.app import (
     TURNS,
-    _value,
     event_attrs,
     goal_answer,
     make_provider,
@@ -21,6 +20,7 @@ from tests.support.app import (
     span_attrs,
 )
 from tests.support.otlp_sink import OtlpSink
+from tests.support.spans import attrs_of
 
 
 def test_session_judged_and_every_span_forwarded_unchanged(service, sink, judge):
@@ -44,7 +44,7 @@ def test_session_judged_and_every_span_forwarded_unchanged(service, sink, judge)
         resource, scope, carrier = carriers[0]
         assert carrier.trace_id == end.get_span_context().trace_id.to_bytes(16, "big")
         assert carrier.parent_span_id == end.get_span_context().span_id.to_bytes(8, "big")
-        assert {kv.key: _value(kv.value) for kv in resource.attributes}["service.name"] == "chat-app"
+        assert attrs_of(resource)["service.name"] == "chat-app"
         assert resource == sent[carrier.parent_span_id][0]
         attrs = span_attrs(carrier)
         assert attrs["openinference.span.kind"] == "EVALUATOR"

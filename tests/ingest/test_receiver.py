@@ -22,7 +22,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from collector_eval.store.server import EmbeddedRedis
 from tests.support.config import free_port
 from tests.support.spans import (
-    _any,
+    any_value,
+    attrs_of,
     end_span,
     judge_prompt,
     llm_span,
@@ -33,14 +34,6 @@ from tests.support.spans import (
 )
 
 # --------------------------------------------------------------------------------------------- builders
-
-
-def _value(v):
-    return getattr(v, v.WhichOneof("value"))
-
-
-def _attrs(obj) -> dict:
-    return {kv.key: _value(kv.value) for kv in obj.attributes}
 
 
 # -------------------------------------------------------------------------------------------- the tests
@@ -68,7 +61,7 @@ def test_overlong_session_id_rejects_only_that_span(service, sink, judge, client
 def test_overlong_session_id_on_the_resource_rejects_its_spans(service, sink, judge, client_for):
     svc = service(session={"settle_delay_s": 0.2, "max_id_length": 8})
     req = request(span(trace_id(), "a"), span(trace_id(), "b"))
-    req.resource_spans[0].resource.attributes.append(KeyValue(key="session.id", value=_any("x" * 9)))
+    req.resource_spans[0].resource.attributes.append(KeyValue(key="session.id", value=any_value("x" * 9)))
     good = span(trace_id(), "c")
     req.resource_spans.append(ResourceSpans(resource=Resource(), scope_spans=[ScopeSpans(spans=[good])]))
     response = client_for(svc.endpoint).export(req)
@@ -142,7 +135,7 @@ def test_spans_without_session_id_forwarded_unchanged_and_never_judged(service, 
     sink.wait_for(lambda s: len(s.carriers()) == 1)
     time.sleep(0.3)
     assert len(sink.carriers()) == 1
-    assert _attrs(sink.carriers()[0][2])["session.id"] == sid
+    assert attrs_of(sink.carriers()[0][2])["session.id"] == sid
     assert len(judge.requests) == 1
     assert "what time is it?" not in judge_prompt(judge)
 
@@ -189,7 +182,7 @@ def test_end_marker_inside_a_list_valued_tag_attribute(service, sink, judge, cli
     sink.wait_for(lambda s: len(s.carriers()) == 1)
     carrier = sink.carriers()[0][2]
     assert carrier.parent_span_id == end.span_id and carrier.trace_id == end.trace_id
-    assert _attrs(carrier)["session.id"] == sid
+    assert attrs_of(carrier)["session.id"] == sid
     assert "tagged answer" in judge_prompt(judge)
 
 
@@ -206,7 +199,7 @@ def test_tag_list_without_the_end_marker_does_not_end(service, sink, judge, clie
     client.export(request(llm_span(trace_id(), "q2", "a2", **{"session.id": other}), end_span(other)))
     sink.wait_for(lambda s: len(s.carriers()) == 1)
     time.sleep(0.3)
-    assert [_attrs(c[2])["session.id"] for c in sink.carriers()] == [other]
+    assert [attrs_of(c[2])["session.id"] for c in sink.carriers()] == [other]
 
 
 def _wrong_type_with_bad_utf8() -> bytes:

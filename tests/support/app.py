@@ -8,9 +8,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import set_span_in_context
 
-
-def _value(v):
-    return getattr(v, v.WhichOneof("value"))
+from tests.support.spans import attrs_of
 
 
 def goal_answer(resolved: list[str], unresolved: list[str]) -> dict:
@@ -62,9 +60,5 @@ def send_session(provider: TracerProvider, session_id: str, *, id_on_root_only: 
     return end
 
 
-def event_attrs(event) -> dict:
-    return {kv.key: _value(kv.value) for kv in event.attributes}
-
-
-def span_attrs(span) -> dict:
-    return {kv.key: _value(kv.value) for kv in span.attributes}
+# What the end-to-end tests read of carriers and their events.
+span_attrs = event_attrs = attrs_of

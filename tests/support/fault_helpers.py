@@ -26,8 +26,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import (
-    AnyValue,
-    ArrayValue,
     InstrumentationScope,
     KeyValue,
 )
@@ -39,6 +37,7 @@ from collector_eval.sessions.keys import Keys
 from collector_eval.store.options import RedisConfig
 from tests.support.config import deep_merge, free_port, with_side_ports_off
 from tests.support.otlp_sink import OtlpSink
+from tests.support.spans import any_value, attrs_of
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 CARRIER = "evaluate_session"
@@ -58,16 +57,6 @@ def new_trace_id() -> bytes:
 
 def new_span_id() -> bytes:
     return os.urandom(8)
-
-
-def any_value(value) -> AnyValue:
-    if isinstance(value, bool):
-        return AnyValue(bool_value=value)
-    if isinstance(value, int):
-        return AnyValue(int_value=value)
-    if isinstance(value, (list, tuple)):
-        return AnyValue(array_value=ArrayValue(values=[any_value(v) for v in value]))
-    return AnyValue(string_value=value)
 
 
 def make_span(trace_id: bytes, name: str, parent: bytes = b"", span_id: bytes | None = None, **attrs) -> Span:
@@ -205,10 +194,6 @@ class RawSender:
 def forwarded_span_counts(sink) -> Counter:
     """(trace id, span id) -> how many times the downstream got that span (carriers left out)."""
     return Counter((s.trace_id, s.span_id) for _, _, s in sink.spans() if s.name != CARRIER)
-
-
-def attrs_of(obj) -> dict:
-    return {kv.key: getattr(kv.value, kv.value.WhichOneof("value")) for kv in obj.attributes}
 
 
 def carrier_counts(sink) -> Counter:

@@ -21,14 +21,19 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 _ids = itertools.count(1)
 
 
-def _any(value) -> AnyValue:
+def any_value(value) -> AnyValue:
     if isinstance(value, bool):
         return AnyValue(bool_value=value)
     if isinstance(value, int):
         return AnyValue(int_value=value)
     if isinstance(value, (list, tuple)):
-        return AnyValue(array_value=ArrayValue(values=[_any(v) for v in value]))
+        return AnyValue(array_value=ArrayValue(values=[any_value(v) for v in value]))
     return AnyValue(string_value=value)
+
+
+def attrs_of(obj) -> dict:
+    """A span's, event's or resource's attributes as plain values."""
+    return {kv.key: getattr(kv.value, kv.value.WhichOneof("value")) for kv in obj.attributes}
 
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -48,7 +53,7 @@ def span(tid: bytes, name: str = "span", parent: bytes = b"", **attrs) -> Span:
         kind=Span.SPAN_KIND_INTERNAL,
         start_time_unix_nano=1_700_000_000_000_000_000 + n,
         end_time_unix_nano=1_700_000_000_000_000_000 + n + 1000,
-        attributes=[KeyValue(key=k, value=_any(v)) for k, v in attrs.items()],
+        attributes=[KeyValue(key=k, value=any_value(v)) for k, v in attrs.items()],
     )
 
 
@@ -77,7 +82,7 @@ def request(*spans: Span, service_name: str = "receiver-test") -> ExportTraceSer
     return ExportTraceServiceRequest(
         resource_spans=[
             ResourceSpans(
-                resource=Resource(attributes=[KeyValue(key="service.name", value=_any(service_name))]),
+                resource=Resource(attributes=[KeyValue(key="service.name", value=any_value(service_name))]),
                 scope_spans=[
                     ScopeSpans(scope=InstrumentationScope(name="receiver-test", version="1"), spans=list(spans))
                 ],
