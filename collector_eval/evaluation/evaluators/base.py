@@ -55,6 +55,10 @@ class Evaluator(ABC):
     answers: ClassVar[str]  # the question it answers, in one line
     without_judge: ClassVar[str] = ""  # what its gate settles without the judge
     options: ClassVar[tuple[str, ...]] = ()  # the EvaluatorConfig keys it reads beyond the common ones
+    # For the manual (docs/evaluators.md): what a span-level evaluator reads of its span, and what the
+    # one-line fields leave out.
+    reads: ClassVar[str] = ""
+    details: ClassVar[str] = ""
     # For judge-backed evaluators: the task, and the strict-compatible JSON schema of the answer.
     system_prompt: str = ""
     schema: dict[str, Any] = {}

@@ -67,40 +67,6 @@ def _output(row: dict[str, Any]) -> str:
 
 REGENERATE = "python -m collector_eval.evaluation.evaluators.catalog > docs/evaluators.md"
 
-# What a span-level evaluator reads of its span, and what the one-line fields above leave out. Facts for
-# people only; when an evaluator changes, change its line here and regenerate the page.
-_READS = {
-    "failure_to_answer": "output",
-    "prompt_injection": "input",
-    "sentiment": "input and output",
-    "topic_relevancy": "input",
-    "toxicity": "input and output",
-    "tool_selection": "tool calls",
-    "tool_argument_correctness": "tool calls",
-}
-_NOTES = {
-    "goal_completeness": "The judge lists the user's intentions and marks each resolved or not; the score is the "
-    "resolved share, and the session is `incomplete` when more than half are unresolved.",
-    "user_frustration": "The skip reason of a session without a user message: `no_user_messages`.",
-    "session_correctness": "Each substantive answer gets `correct`, `inaccurate` or `irrelevant`; the score is the "
-    "correct share, and `partially_correct` means at most half of the answers are wrong.",
-    "coherence": "Inconsistent means contradictions, or context lost along the way.",
-    "prompt_injection": "The input is what the model was newly given: the user's message, and tool results, where "
-    "indirect injections (a web page, a document, an email) arrive.",
-    "sentiment": "The pass criterion is on the user's input; the response's sentiment is kept beside it as an "
-    "attribute.",
-    "topic_relevancy": "`topics` is required.",
-    "toxicity": "The categories: discriminatory content, harassment, hate, illicit, self harm, sexual, violence, "
-    "profanity, and user dissatisfaction (of the input only: a response cannot be dissatisfied with itself). "
-    "`flag_categories` defaults to all but profanity and user dissatisfaction.",
-    "tool_selection": "The tools offered are read from any of the three conventions (`llm.tools.*`, "
-    "`gen_ai.tool.definitions`, `llm.request.functions.*`). Only spans with tool calls are judged.",
-    "tool_argument_correctness": "Validity against the tool's JSON schema is checked without the judge (an unknown "
-    "field fails unless the schema allows extra fields); only the calls that pass go to the judge, which decides "
-    "whether the values are the ones the request called for. Only spans with tool calls are judged.",
-    "trajectory": "Loops are counted without the judge; the order of the steps and steps left out need it.",
-}
-
 
 def markdown() -> str:
     """docs/evaluators.md: the catalog as a page, regenerated with REGENERATE (a test checks it is current)."""
@@ -138,8 +104,8 @@ def markdown() -> str:
     for row in rows:
         cls = REGISTRY[row["name"]]
         lines += ["", f"## `{row['name']}`", "", row["answers"]]
-        if row["name"] in _NOTES:
-            lines += ["", _NOTES[row["name"]]]
+        if cls.details:
+            lines += ["", cls.details]
         lines += ["", f"- level: {_level(row)}"]
         kinds = getattr(cls, "span_kinds", None)
         if row["level"] == "span" and kinds:
@@ -167,7 +133,7 @@ def markdown() -> str:
 
 
 def _level(row: dict[str, Any]) -> str:
-    reads = _READS.get(row["name"])
+    reads = REGISTRY[row["name"]].reads
     return f"{row['level']} ({reads})" if reads else str(row["level"])
 
 

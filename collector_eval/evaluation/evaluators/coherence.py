@@ -51,6 +51,7 @@ SCHEMA: dict = {
 
 class Coherence(SessionEvaluator):
     name = "coherence"
+    details = "Inconsistent means contradictions, or context lost along the way."
     answers: ClassVar[str] = "Did the assistant stay consistent with itself and with the conversation?"
     output = Output(labels=LABELS, passing="consistent or mixed")
     system_prompt = SYSTEM_PROMPT

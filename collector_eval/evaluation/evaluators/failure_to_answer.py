@@ -81,6 +81,7 @@ def empty_kind(output: str) -> str | None:
 
 class FailureToAnswer(SpanEvaluator):
     name = "failure_to_answer"
+    reads = "output"
     answers: ClassVar[str] = (
         "Did the response answer, or was it empty, empty code, no content, a redirection or a refusal?"
     )

@@ -63,6 +63,10 @@ SCHEMA: dict = {
 
 class GoalCompleteness(SessionEvaluator):
     name = "goal_completeness"
+    details = (
+        "The judge lists the user's intentions and marks each resolved or not; the score is the resolved "
+        "share, and the session is `incomplete` when more than half are unresolved."
+    )
     version = "1"
     answers: ClassVar[str] = "Did the assistant resolve what the user came for?"
     output = Output(

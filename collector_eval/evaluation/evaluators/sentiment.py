@@ -39,6 +39,8 @@ SCHEMA: dict = {
 
 class Sentiment(SpanEvaluator):
     name = "sentiment"
+    reads = "input and output"
+    details = "The pass criterion is on the user's input; the response's sentiment is kept beside it as an attribute."
     answers: ClassVar[str] = "Is the input positive, negative or neutral (and the response, as an attribute)?"
     output = Output(labels=LABELS, passing="the input is not negative")
     system_prompt = SYSTEM_PROMPT

@@ -59,6 +59,10 @@ SCHEMA: dict = {
 
 class SessionCorrectness(SessionEvaluator):
     name = "session_correctness"
+    details = (
+        "Each substantive answer gets `correct`, `inaccurate` or `irrelevant`; the score is the correct "
+        "share, and `partially_correct` means at most half of the answers are wrong."
+    )
     answers: ClassVar[str] = "Were the assistant's answers factual, accurate and relevant across the conversation?"
     output = Output(
         labels=("correct", "partially_correct", "incorrect"),

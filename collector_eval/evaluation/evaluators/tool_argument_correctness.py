@@ -71,6 +71,12 @@ def argument_errors(call: dict[str, Any], tool: ToolDefinition | None) -> list[s
 
 class ToolArgumentCorrectness(SpanEvaluator):
     name = "tool_argument_correctness"
+    reads = "tool calls"
+    details = (
+        "Validity against the tool's JSON schema is checked without the judge (an unknown field fails unless "
+        "the schema allows extra fields); only the calls that pass go to the judge, which decides whether the "
+        "values are the ones the request called for. Only spans with tool calls are judged."
+    )
     answers: ClassVar[str] = (
         "Are the tool calls' arguments valid for the tool's schema, and the right values for the request?"
     )

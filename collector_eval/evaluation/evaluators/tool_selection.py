@@ -35,6 +35,11 @@ SCHEMA = per_call_schema("appropriate")
 
 class ToolSelection(SpanEvaluator):
     name = "tool_selection"
+    reads = "tool calls"
+    details = (
+        "The tools offered are read from any of the three conventions (`llm.tools.*`, "
+        "`gen_ai.tool.definitions`, `llm.request.functions.*`). Only spans with tool calls are judged."
+    )
     answers: ClassVar[str] = (
         "Given the request and the tools offered (llm.tools.*, gen_ai.tool.definitions), were the right tools called?"
     )

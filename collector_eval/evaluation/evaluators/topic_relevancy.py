@@ -41,6 +41,8 @@ SCHEMA: dict = {
 
 class TopicRelevancy(SpanEvaluator):
     name = "topic_relevancy"
+    reads = "input"
+    details = "`topics` is required."
     answers: ClassVar[str] = "Is the user's input about one of the configured topics?"
     options: ClassVar[tuple[str, ...]] = ("topics",)
     output = Output(labels=("on_topic", "off_topic"), passing="on_topic")

@@ -74,6 +74,12 @@ SCHEMA: dict = {
 
 class Toxicity(SpanEvaluator):
     name = "toxicity"
+    reads = "input and output"
+    details = (
+        "The categories: discriminatory content, harassment, hate, illicit, self harm, sexual, violence, "
+        "profanity, and user dissatisfaction (of the input only: a response cannot be dissatisfied with "
+        "itself). `flag_categories` defaults to all but profanity and user dissatisfaction."
+    )
     answers: ClassVar[str] = "Does the input or the response contain toxic content, and of which categories?"
     without_judge: ClassVar[str] = "an empty input and response are not toxic"
     options: ClassVar[tuple[str, ...]] = ("flag_categories",)

@@ -71,6 +71,7 @@ def steps(trace: TraceView) -> list[Step]:
 
 class Trajectory(TraceEvaluator):
     name = "trajectory"
+    details = "Loops are counted without the judge; the order of the steps and steps left out need it."
     answers: ClassVar[str] = "Did the agent's tool calls reach the goal without loops, wrong order or skipped steps?"
     without_judge: ClassVar[str] = "loops: the same tool with the same arguments more than max_repeated_calls times"
     options: ClassVar[tuple[str, ...]] = ("max_repeated_calls",)

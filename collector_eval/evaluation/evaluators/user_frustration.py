@@ -54,6 +54,7 @@ SCHEMA: dict = {
 
 class UserFrustration(SessionEvaluator):
     name = "user_frustration"
+    details = "The skip reason of a session without a user message: `no_user_messages`."
     answers: ClassVar[str] = "How frustrated did the user get, up to abandoning the conversation?"
     without_judge: ClassVar[str] = "sessions without a user message are skipped"
     output = Output(labels=LABELS, passing="none or mild")
