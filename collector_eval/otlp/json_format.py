@@ -44,45 +44,47 @@ def load_otlp_logs_json(path_or_text: str | os.PathLike[str]) -> ExportLogsServi
 def load_otlp_files(
     paths: Iterable[str | os.PathLike[str]],
 ) -> tuple[ExportTraceServiceRequest, ExportLogsServiceRequest]:
-    """Trace files and log files together (`collector-eval transcript a.json logs.json`): each file is
-    read as whichever signal its first object holds."""
+    """Trace files and log files together (`collector-eval transcript a.json logs.json`): each object
+    (a file, or a line of one) is read as the signal it holds."""
     traces, logs = ExportTraceServiceRequest(), ExportLogsServiceRequest()
     for path in paths:
-        try:
-            head = Path(path).read_text(encoding="utf-8")[:4096]
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{path}: cannot read: {exc}") from exc
-        if '"resourceLogs"' in head:
-            logs.MergeFrom(load_otlp_logs_json(path))
-        else:
-            traces.MergeFrom(load_otlp_json(path))
+        for where, doc in _documents(*_read(path)):
+            if isinstance(doc, dict) and "resourceLogs" in doc:
+                logs.MergeFrom(_parse(doc, where, ExportLogsServiceRequest, "resourceLogs", "logs"))
+            else:
+                traces.MergeFrom(_parse(doc, where, ExportTraceServiceRequest, "resourceSpans", "trace"))
     return traces, logs
 
 
 def _load(path_or_text: str | os.PathLike[str], cls: type[M], key: str, signal: str) -> M:
-    if isinstance(path_or_text, str) and path_or_text.lstrip().startswith("{"):
-        source, text = "<text>", path_or_text
-    else:
-        source = str(path_or_text)
-        try:
-            text = Path(path_or_text).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{source}: cannot read: {exc}") from exc
-
     request = cls()
-    for where, doc in _documents(text, source):
-        if not isinstance(doc, dict):
-            kind = type(doc).__name__
-            raise ValueError(f"{where}: expected a JSON object with {key}, got {kind}")
-        _convert_ids(doc, where, _hex_to_base64)
-        part = cls()
-        try:
-            # OTLP/JSON receivers must ignore unknown fields (forward compatibility).
-            json_format.ParseDict(doc, part, ignore_unknown_fields=True)
-        except json_format.ParseError as exc:
-            raise ValueError(f"{where}: not an OTLP {signal} request: {exc}") from exc
-        request.MergeFrom(part)
+    for where, doc in _documents(*_read(path_or_text)):
+        request.MergeFrom(_parse(doc, where, cls, key, signal))
     return request
+
+
+def _read(path_or_text: str | os.PathLike[str]) -> tuple[str, str]:
+    """(text, where it came from): a str that starts with "{" is the text itself, anything else a path."""
+    if isinstance(path_or_text, str) and path_or_text.lstrip().startswith("{"):
+        return path_or_text, "<text>"
+    try:
+        return Path(path_or_text).read_text(encoding="utf-8"), str(path_or_text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path_or_text}: cannot read: {exc}") from exc
+
+
+def _parse(doc: Any, where: str, cls: type[M], key: str, signal: str) -> M:
+    if not isinstance(doc, dict):
+        kind = type(doc).__name__
+        raise ValueError(f"{where}: expected a JSON object with {key}, got {kind}")
+    _convert_ids(doc, where, _hex_to_base64)
+    part = cls()
+    try:
+        # OTLP/JSON receivers must ignore unknown fields (forward compatibility).
+        json_format.ParseDict(doc, part, ignore_unknown_fields=True)
+    except json_format.ParseError as exc:
+        raise ValueError(f"{where}: not an OTLP {signal} request: {exc}") from exc
+    return part
 
 
 def request_to_otlp_json(msg: ExportTraceServiceRequest) -> dict[str, Any]:
