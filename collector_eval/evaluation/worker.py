@@ -58,7 +58,6 @@ class EvaluationWorker:
         await asyncio.gather(*(self._consume(jobs) for jobs in self._jobs))
 
     async def _consume(self, jobs: StreamGroup) -> None:
-        await jobs.ensure_group()
         block_ms = max(1, int(self._cfg.poll_interval_s * 1000))
         while True:
             free = self._cfg.workers - len(self._running)

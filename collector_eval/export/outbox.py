@@ -45,7 +45,6 @@ class OutboxPublisher:
         await asyncio.gather(*(self._drain(outbox) for outbox in self._outboxes))
 
     async def _drain(self, outbox: StreamGroup) -> None:
-        await outbox.ensure_group()
         while True:
             try:
                 messages = await outbox.next_batch(BATCH, self._poll_ms)

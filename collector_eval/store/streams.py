@@ -26,6 +26,7 @@ class StreamGroup:
         self._idle_ms = int(visibility_timeout_s * 1000)
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
         self._last_reclaim = 0.0
+        self._group_ready = False
         self.reclaimed = 0  # entries taken over from a dead consumer (read by the metrics collector)
 
     async def ensure_group(self) -> None:
@@ -34,15 +35,27 @@ class StreamGroup:
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+        self._group_ready = True
 
     async def next_batch(self, count: int, block_ms: int) -> list[Message]:
         """Up to count entries: every few seconds abandoned ones first, else new ones (blocking)."""
-        if time.monotonic() - self._last_reclaim > RECLAIM_EVERY_S:
-            self._last_reclaim = time.monotonic()
-            reclaimed = await self.reclaim(count)
-            if reclaimed:
-                return reclaimed
-        return await self.read(count, block_ms)
+        if not self._group_ready:
+            # Here rather than once at start, so Redis being down when the loop starts is one more
+            # failed read for the caller to retry, not a loop that died.
+            await self.ensure_group()
+        try:
+            if time.monotonic() - self._last_reclaim > RECLAIM_EVERY_S:
+                self._last_reclaim = time.monotonic()
+                reclaimed = await self.reclaim(count)
+                if reclaimed:
+                    return reclaimed
+            return await self.read(count, block_ms)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # Redis lost its data (a restart without persistence): start the group again.
+            self._group_ready = False
+            return []
 
     async def reclaim(self, count: int) -> list[Message]:
         """Entries another (or an earlier, crashed) consumer took and never acknowledged."""
@@ -76,14 +89,7 @@ class StreamGroup:
             if isinstance(self._redis, RedisCluster)
             else {}
         )
-        try:
-            reply = await self._redis.execute_command(*command, **route)
-        except ResponseError as exc:
-            if "NOGROUP" not in str(exc):
-                raise
-            # Redis lost its data (a restart without persistence): start the group again.
-            await self.ensure_group()
-            return []
+        reply = await self._redis.execute_command(*command, **route)
         return [message for _, messages in reply for message in messages]
 
     async def ack(self, message_id: bytes) -> None:
