@@ -78,7 +78,9 @@ async def evaluate_request(cfg: Config, request, resource_logs: list | None = No
         )
     try:
         # Sessions are judged concurrently; judge.max_concurrency bounds the requests in flight.
-        judging = SessionJudging(evaluators, judge, cfg.judge.model, cfg.judge.max_input_tokens, cfg.redaction)
+        judging = SessionJudging(
+            evaluators, judge, cfg.judge.model, cfg.judge.max_input_tokens, cfg.redaction, cfg.transcript
+        )
         verdicts = await asyncio.gather(*(judging.run(s) for s in sessions))
     finally:
         await judge.aclose()

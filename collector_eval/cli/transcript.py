@@ -24,7 +24,9 @@ def add_parser(sub) -> None:
         help='OTLP/JSON files: traces ({"resourceSpans": [...]}) and, where the instrumentation puts the '
         'conversation there, logs ({"resourceLogs": [...]}); or one such object per line',
     )
-    transcript.add_argument("--config", metavar="FILE", help="config file for session id attributes and tenant key")
+    transcript.add_argument(
+        "--config", metavar="FILE", help="config file: session id attributes, tenant key and transcript.mappings"
+    )
     transcript.set_defaults(run=lambda args: run(args.files, args.config))
 
 
@@ -36,12 +38,17 @@ def run(paths: list[str], config_path: str | None) -> int:
         print(f"collector-eval: {exc}", file=sys.stderr)
         return 1
     for key, spans in group_sessions(request, SessionRouter(cfg.session)).items():
-        transcript = build_transcript(spans, logs.resource_logs)
-        line = {
+        transcript = build_transcript(spans, logs.resource_logs, cfg.transcript)
+        line: dict[str, object] = {
             "session_id": key.session_id,
             "tenant": key.tenant,
             "status": "ok" if transcript.has_content else "no_content",
             "turns": transcript.to_dicts(),
         }
+        # Only when there is something to say, so a well-read session prints as it always did.
+        if transcript.warnings:
+            line["warnings"] = transcript.warnings
+        if not transcript.has_content:
+            line["explanation"] = transcript.no_content_explanation
         print(json.dumps(line, ensure_ascii=False))
     return 0

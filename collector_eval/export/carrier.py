@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
@@ -22,6 +22,9 @@ SPAN_NAMES = {"session": "evaluate_session", "span": "evaluate_span", "trace": "
 # OpenInference's flattened form per level: session.evaluations.N..., evaluations.N..., trace.evaluations.N...
 FLAT_PREFIXES = {"session": "session.evaluations", "span": "evaluations", "trace": "trace.evaluations"}
 EVENT_NAME = "gen_ai.evaluation.result"
+# What the transcript builder could not make consistent: on the session's carrier span and on every
+# session-level result (a string array, only when there are any).
+ATTR_WARNINGS = "collector_eval.transcript.warnings"
 
 
 @dataclass
@@ -48,6 +51,8 @@ class Verdict:
     subjects: list[SubjectResults] = field(default_factory=list)
     # Every span and trace subject judged up to and including this run (see StoredSession).
     judged_subjects: set[str] = field(default_factory=set)
+    # The transcript's warnings (evaluation/transcript/doubt.py): the session-level results rest on it.
+    transcript_warnings: list[str] = field(default_factory=list)
 
     def all_results(self):
         yield from self.results
@@ -79,6 +84,8 @@ def build_carrier(verdict: Verdict) -> ExportTraceServiceRequest:
         "gen_ai.usage.input_tokens": verdict.input_tokens,
         "gen_ai.usage.output_tokens": verdict.output_tokens,
     }
+    if verdict.transcript_warnings:
+        attrs[ATTR_WARNINGS] = list(verdict.transcript_warnings)
     for detector, count in verdict.redactions.items():
         attrs[f"collector_eval.redaction.{detector}"] = count
     if session.id_attribute and session.id_attribute != "session.id":
@@ -127,9 +134,10 @@ def _carrier_span(verdict: Verdict, level: str, trace_id: bytes, parent_id: byte
                 attrs[prefix + "score"] = result.score
             if result.label is not None:
                 attrs[prefix + "label"] = result.label
-        span.events.add(
-            time_unix_nano=verdict.end_ns, name=EVENT_NAME, attributes=_key_values(_event_attributes(result))
-        )
+        event_attrs = _event_attributes(result)
+        if level == "session" and verdict.transcript_warnings:
+            event_attrs[ATTR_WARNINGS] = list(verdict.transcript_warnings)
+        span.events.add(time_unix_nano=verdict.end_ns, name=EVENT_NAME, attributes=_key_values(event_attrs))
     span.attributes.extend(_key_values(attrs))
     if any(r.status == "error" for r in results):
         span.status.code = Status.STATUS_CODE_ERROR
@@ -185,6 +193,8 @@ def _key_values(attrs: dict[str, object]) -> list[KeyValue]:
 
 
 def _any_value(value: object) -> AnyValue:
+    if isinstance(value, list):
+        return AnyValue(array_value=ArrayValue(values=[_any_value(v) for v in value]))
     if isinstance(value, bool):
         return AnyValue(bool_value=value)
     if isinstance(value, int):
@@ -209,7 +219,7 @@ def verdict_to_dict(verdict: Verdict) -> dict:
         "output_tokens": verdict.output_tokens,
         "session_truncated": session.truncated,
         "transcript_truncated": verdict.transcript_truncated,
-        "evaluations": [r.as_dict() for r in verdict.results],
+        "evaluations": [_session_result(r, verdict) for r in verdict.results],
         "subjects": [
             {
                 "level": subject.level,
@@ -220,3 +230,10 @@ def verdict_to_dict(verdict: Verdict) -> dict:
             for subject in verdict.subjects
         ],
     }
+
+
+def _session_result(result: EvaluationResult, verdict: Verdict) -> dict:
+    out = result.as_dict()
+    if verdict.transcript_warnings:
+        out["attributes"] = {**out["attributes"], ATTR_WARNINGS: list(verdict.transcript_warnings)}
+    return out

@@ -15,6 +15,7 @@ from collector_eval.config.loader import build, read_yaml
 from collector_eval.evaluation.evaluators import check_config
 from collector_eval.evaluation.evaluators.options import EvaluatorConfig
 from collector_eval.evaluation.judge.options import JudgeConfig
+from collector_eval.evaluation.transcript.options import TranscriptConfig
 from collector_eval.evaluation.transcript.redaction import DETECTORS
 from collector_eval.export.options import ExportersConfig
 from collector_eval.ingest.options import ReceiverConfig
@@ -39,6 +40,7 @@ class Config:
     processes: int = 1
     # Detectors whose matches are masked in the transcript before the judge sees it; empty: off.
     redaction: list[str] = field(default_factory=list)
+    transcript: TranscriptConfig = field(default_factory=TranscriptConfig)
 
     def validate(self) -> Config:
         self.receiver.validate("receiver")
@@ -52,6 +54,7 @@ class Config:
         self.telemetry.validate("telemetry")
         self.control.validate("control")
         check_positive(self.processes, "processes")
+        self.transcript.validate("transcript")
         names: dict[str, int] = {}
         for i, evaluator in enumerate(self.evaluators):
             evaluator.validate(f"evaluators[{i}]")

@@ -175,9 +175,7 @@ class SessionEvaluator(Evaluator):
 
     def gate(self, transcript: Transcript) -> EvaluationResult | None:
         if not transcript.has_content:
-            return EvaluationResult.skipped(
-                self.name, "no_content", "the session's spans carry no message content (content capture off?)"
-            )
+            return EvaluationResult.skipped(self.name, "no_content", transcript.no_content_explanation)
         return None
 
     def user_message(self, transcript: Transcript) -> str:

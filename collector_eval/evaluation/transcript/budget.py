@@ -45,8 +45,9 @@ def elide(transcript: Transcript, max_tokens: int) -> Transcript:
     # At least one turn is dropped: all of them plus the marker would be over the budget. Tokens of
     # joined text are not always the sum of the parts', so the result is counted again as a whole.
     while True:
-        out = Transcript(
-            turns[:lo] + turns[hi + 1 :],
+        out = replace(
+            transcript,
+            turns=turns[:lo] + turns[hi + 1 :],
             truncated=True,
             elided_turns=transcript.elided_turns + hi - lo + 1,
             elided_at=lo,

@@ -4,7 +4,9 @@ Instrumentations record messages in one of three shapes (OpenInference flattened
 GenAI JSON attributes, OpenLLMetry's older flattened `gen_ai.prompt.*` / `gen_ai.completion.*`),
 and every LLM call repeats the history before it. Each LLM span is read as one message sequence
 (its input followed by its output) and merged into the running history, so repeated history is
-kept once. Tool spans only fill in results the model's own inputs never showed.
+kept once. Tool spans only fill in results the model's own inputs never showed. What cannot be made
+consistent is recorded as warnings (doubt.py), and the scopes seen are kept for a session in which no
+reader found any content, so that its user knows which library to map (transcript.mappings).
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from dataclasses import replace
 from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
 
+from collector_eval.evaluation.transcript import doubt
 from collector_eval.evaluation.transcript.messages import Call, Message, SpanRecord, ToolRun, span_records
 from collector_eval.evaluation.transcript.model import Transcript, Turn
-from collector_eval.evaluation.transcript.readers import llm_messages, tool_run
+from collector_eval.evaluation.transcript.options import TranscriptConfig
+from collector_eval.evaluation.transcript.readers import READERS, Reader, llm_messages, tool_run, with_mappings
 
 _ROLES = {
     "user": "user",
@@ -31,29 +35,46 @@ _ROLES = {
 }
 
 
-def build_transcript(resource_spans: Iterable[ResourceSpans], resource_logs: Iterable[ResourceLogs] = ()) -> Transcript:
-    """The conversation in all spans (and log records) of one session, from any number of traces, in any order."""
+def build_transcript(
+    resource_spans: Iterable[ResourceSpans],
+    resource_logs: Iterable[ResourceLogs] = (),
+    config: TranscriptConfig | None = None,
+) -> Transcript:
+    """The conversation in all spans (and log records) of one session, from any number of traces, in any
+    order; read with the config's mappings first, where it has any."""
+    readers = readers_for(config)
     spans = span_records(resource_spans, resource_logs)
     history: list[Message] = []
     runs: list[ToolRun] = []
+    unknown: dict[str, set[str]] = {}
+    calls = 0
     for span in spans:
-        inputs, outputs = llm_messages(span)
+        inputs, outputs = llm_messages(span, readers)
         if inputs or outputs:
-            _merge(history, _normalize(inputs + outputs))
-        run = tool_run(span)
+            calls += 1
+            _merge(history, _normalize(inputs + outputs, unknown))
+        run = tool_run(span, readers)
         if run is not None:
             runs.append(run)
-    return Transcript(_to_turns(_fill_tool_results(history, runs)))
+    history = _fill_tool_results(history, runs)
+    # Scope names and versions, once each, in the order spans started.
+    scopes = list(dict.fromkeys(span.scope_label for span in spans if span.scope))
+    return Transcript(_to_turns(history), warnings=doubt.warnings(history, calls, unknown), scopes=scopes)
 
 
-def span_messages(span: SpanRecord) -> tuple[list[Turn], list[Turn]]:
+def readers_for(config: TranscriptConfig | None) -> tuple[Reader, ...]:
+    return with_mappings(config.mappings) if config is not None and config.mappings else READERS
+
+
+def span_messages(span: SpanRecord, readers: tuple[Reader, ...] = READERS) -> tuple[list[Turn], list[Turn]]:
     """One LLM span's input and output messages, as turns (system prompts left out); none for others."""
-    inputs, outputs = llm_messages(span)
+    inputs, outputs = llm_messages(span, readers)
     return _to_turns(_normalize(inputs)), _to_turns(_normalize(outputs))
 
 
-def _normalize(sequence: list[Message]) -> list[Message]:
-    """Drops system prompts and unknown roles; joins an assistant reply split over several items.
+def _normalize(sequence: list[Message], unknown: dict[str, set[str]] | None = None) -> list[Message]:
+    """Drops system prompts and unknown roles (noting the latter in `unknown`: role -> message keys);
+    joins an assistant reply split over several items.
 
     The Responses API (and OpenInference's rendering of it) gives each function call its own
     assistant item in the history but one output message for all of them, so calls-only assistant
@@ -63,6 +84,8 @@ def _normalize(sequence: list[Message]) -> list[Message]:
     for msg in sequence:
         role = _ROLES.get(msg.role.lower())
         if role is None:
+            if unknown is not None and msg.role.lower() not in doubt.IGNORED_ROLES:
+                unknown.setdefault(msg.role, set()).add(msg.key)
             continue
         calls_only = role == "assistant" and msg.calls and not msg.content
         if calls_only and out and out[-1].role == "assistant":
@@ -133,8 +156,13 @@ def _fill_tool_results(history: list[Message], runs: list[ToolRun]) -> list[Mess
 
 
 def _take_run(unused: list[ToolRun], call: Call) -> ToolRun | None:
-    match = next((r for r in unused if call.id and r.id == call.id), None) or next(
-        (r for r in unused if r.name == call.name and not (r.id and call.id)), None
+    # By call id; else the first run of that tool, one with the call's arguments first (where a mapping
+    # reads a run's arguments, a tool called twice without ids is paired with the right execution).
+    by_name = [r for r in unused if r.name == call.name and not (r.id and call.id)]
+    match = (
+        next((r for r in unused if call.id and r.id == call.id), None)
+        or next((r for r in by_name if r.arguments is not None and r.arguments == call.arguments), None)
+        or next(iter(by_name), None)
     )
     if match is not None:
         unused.remove(match)

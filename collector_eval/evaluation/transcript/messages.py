@@ -41,6 +41,7 @@ class ToolRun:
     name: str
     id: str | None
     result: str | None
+    arguments: Any = None  # as far as the span records them: pairs a run with its call when ids are missing
 
 
 def iter_spans(resource_spans: Iterable[ResourceSpans]) -> Iterator[Span]:
@@ -121,7 +122,7 @@ class SpanRecord:
     conversation in span events or log records rather than attributes."""
 
     name: str
-    scope: str
+    scope: str  # the instrumentation scope's name
     attributes: dict[str, Any]
     events: list[Event] = field(default_factory=list)
     logs: list[Event] = field(default_factory=list)
@@ -130,12 +131,19 @@ class SpanRecord:
     parent_span_id: bytes = b""
     start: int = 0
     end: int = 0
+    scope_version: str = ""
+
+    @property
+    def scope_label(self) -> str:
+        """Its scope as a user finds the library: name and version."""
+        return f"{self.scope} {self.scope_version}" if self.scope_version else self.scope
 
 
-def span_record(span: Span, scope: str = "") -> SpanRecord:
+def span_record(span: Span, scope: str = "", scope_version: str = "") -> SpanRecord:
     return SpanRecord(
         name=span.name,
         scope=scope,
+        scope_version=scope_version,
         attributes=span_attributes(span),
         events=[
             Event(e.name, {kv.key: value_of(kv.value) for kv in e.attributes}, time=e.time_unix_nano)
@@ -159,7 +167,7 @@ def span_records(
     for rs in resource_spans:
         for ss in rs.scope_spans:
             for span in ss.spans:
-                records[(span.trace_id, span.span_id)] = span_record(span, ss.scope.name)
+                records[(span.trace_id, span.span_id)] = span_record(span, ss.scope.name, ss.scope.version)
     orphans: list[SpanRecord] = []
     traces = {trace_id for trace_id, _ in records}
     for rl in resource_logs:
@@ -174,7 +182,18 @@ def span_records(
                 if owner is not None:
                     owner.logs.append(event)
                 elif log.trace_id in traces:
+                    scope = sl.scope
                     orphans.append(
-                        SpanRecord("", sl.scope.name, {}, logs=[event], trace_id=log.trace_id, start=time, end=time)
+                        SpanRecord(
+                            "",
+                            scope.name,
+                            {},
+                            [],
+                            [event],
+                            log.trace_id,
+                            start=time,
+                            end=time,
+                            scope_version=scope.version,
+                        )
                     )
     return sorted([*records.values(), *orphans], key=lambda r: (r.start, r.end))

@@ -37,10 +37,25 @@ class Transcript:
     truncated: bool = False  # something was elided for the token budget
     elided_turns: int = 0
     elided_at: int = 0  # index in turns where the elided turns were, for render()
+    # What the readers could not make consistent (doubt.py), e.g. "3 user turns but 2 LLM calls".
+    warnings: list[str] = field(default_factory=list)
+    # The instrumentation scopes of the session's spans ("name version"), for a session with no content.
+    scopes: list[str] = field(default_factory=list)
 
     @property
     def has_content(self) -> bool:
         return any(turn.content or turn.tool_calls for turn in self.turns)
+
+    @property
+    def no_content_explanation(self) -> str:
+        """Why a session has nothing to judge, naming the scopes its spans came from: the libraries to
+        turn content capture on in, or to read with transcript.mappings."""
+        if not self.scopes:
+            return "the session's spans carry no message content (content capture off?)"
+        return (
+            f"no message content in spans of scopes: {', '.join(self.scopes)} "
+            "(content capture off, or an instrumentation to read with transcript.mappings)"
+        )
 
     def to_dicts(self) -> list[dict[str, Any]]:
         return [turn.to_dict() for turn in self.turns]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from collector_eval.evaluation.transcript.messages import Call, Message, as_text, parse_arguments
+from collector_eval.evaluation.transcript.messages import Call, Message, as_text, json_value, parse_arguments
 
 
 def chat_messages(raw: Any) -> list[Message]:
@@ -39,3 +39,14 @@ def chat_messages(raw: Any) -> list[Message]:
             )
         )
     return out
+
+
+def recorded_messages(raw: Any, reply: bool = False) -> list[Message]:
+    """Chat messages as a library records them (transcript.mappings' `openai_chat` shape): JSON text or
+    a value, a list of messages or one; a reply that leaves out its role is the assistant's."""
+    value = json_value(raw)
+    if isinstance(value, dict):
+        value = [value]
+    if reply and isinstance(value, list):
+        value = [{"role": "assistant", **m} if isinstance(m, dict) else m for m in value]
+    return chat_messages(value)

@@ -16,7 +16,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
 from collector_eval.evaluation.transcript.builder import span_messages
 from collector_eval.evaluation.transcript.messages import SpanRecord, as_text, indexed, parse_arguments, span_records
 from collector_eval.evaluation.transcript.model import Turn
-from collector_eval.evaluation.transcript.readers import tool_run
+from collector_eval.evaluation.transcript.readers import READERS, Reader, tool_run
 
 # gen_ai.operation.name and traceloop.span.kind values, as OpenInference span kinds.
 _GENAI_KINDS = {
@@ -68,10 +68,10 @@ class TraceView:
         return next((s for s in self.spans if not s.parent_span_id), self.spans[0])
 
 
-def span_view(span: SpanRecord) -> SpanView:
+def span_view(span: SpanRecord, readers: tuple[Reader, ...] = READERS) -> SpanView:
     attrs = span.attributes
-    inputs, outputs = span_messages(span)
-    run = tool_run(span)
+    inputs, outputs = span_messages(span, readers)
+    run = tool_run(span, readers)
     if inputs or outputs:
         text_in: str | None = _input_text(_after_last_assistant(inputs))
         text_out: str | None = "\n".join(t.content for t in outputs if t.content) if outputs else None
@@ -97,15 +97,15 @@ def span_view(span: SpanRecord) -> SpanView:
     )
 
 
-def span_views(resource_spans: Iterable[ResourceSpans]) -> list[SpanView]:
-    """Every span, in start order."""
-    return [span_view(record) for record in span_records(resource_spans)]
+def span_views(resource_spans: Iterable[ResourceSpans], readers: tuple[Reader, ...] = READERS) -> list[SpanView]:
+    """Every span, in start order; read as the transcript is (transcript.mappings first: builder.readers_for)."""
+    return [span_view(record, readers) for record in span_records(resource_spans)]
 
 
-def trace_views(resource_spans: Iterable[ResourceSpans]) -> list[TraceView]:
+def trace_views(resource_spans: Iterable[ResourceSpans], readers: tuple[Reader, ...] = READERS) -> list[TraceView]:
     """Spans grouped by trace, each trace's in start order; traces in the order they started."""
     traces: dict[str, list[SpanView]] = {}
-    for view in span_views(resource_spans):
+    for view in span_views(resource_spans, readers):
         traces.setdefault(view.trace_id, []).append(view)
     return [TraceView(trace_id, tuple(spans)) for trace_id, spans in traces.items()]
 

@@ -20,14 +20,18 @@ from collector_eval.evaluation.transcript.messages import (
 
 def messages(span: SpanRecord) -> tuple[list[Message], list[Message]] | None:
     attrs = span.attributes
-    inputs = indexed(attrs, "llm.input_messages")
+    inputs = flattened(attrs, "llm.input_messages", "user")
     # Every output message: for the Responses API they are a reply's items, not alternative choices.
-    outputs = indexed(attrs, "llm.output_messages")
+    outputs = flattened(attrs, "llm.output_messages", "assistant")
     if not inputs and not outputs:
         return None
-    return [_openinference_message(m, "user") for m in inputs], [
-        _openinference_message(m, "assistant") for m in outputs
-    ]
+    return inputs, outputs
+
+
+def flattened(attrs: Mapping[str, Any], prefix: str, default_role: str) -> list[Message]:
+    """The messages of `{prefix}.{i}.message.*` keys, in index order (the shape transcript.mappings call
+    `openinference` too, under a prefix of their own)."""
+    return [_openinference_message(m, default_role) for m in indexed(attrs, prefix)]
 
 
 def tool_run(span: SpanRecord) -> ToolRun:
