@@ -24,6 +24,7 @@ from collector_eval.evaluation.evaluators import catalog, goal_completeness
 from collector_eval.evaluation.evaluators.base import ATTR_TRUNCATED
 from collector_eval.evaluation.evaluators.options import EvaluatorConfig
 from collector_eval.evaluation.judge.options import JudgePriceConfig
+from collector_eval.evaluation.transcript.options import MappingConfig
 from collector_eval.export.carrier import (
     EVENT_NAME,
     SPAN_NAMES,
@@ -65,6 +66,7 @@ TYPE_NAMES = {
     dict[str, typing.Any]: "mapping",
     list[EvaluatorConfig]: "list of evaluators",
     dict[str, JudgePriceConfig]: "map of prices",
+    list[MappingConfig]: "list of mappings",
 }
 
 
