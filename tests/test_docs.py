@@ -506,7 +506,9 @@ def test_collector_chain_wiring():
     # upstream's otlp exporter -> collector-eval's receiver
     exporter = upstream["exporters"]["otlp/collector-eval"]
     assert exporter["tls"]["insecure"] is True
-    assert "otlp/collector-eval" in upstream["service"]["pipelines"]["traces"]["exporters"]
+    for signal in ("traces", "logs", "metrics"):  # collector-eval passes every signal through
+        assert "otlp/collector-eval" in upstream["service"]["pipelines"][signal]["exporters"]
+        assert "otlp" in downstream["service"]["pipelines"][signal]["receivers"]
     ce_host, ce_port = host_port(exporter["endpoint"])
     assert ce_host in services
     assert host_port(cfg.receiver.grpc.endpoint) == ("0.0.0.0", ce_port)

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from collector_eval.backoff import Backoff
+from collector_eval.otlp.signals import Signal
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +63,11 @@ class Exporter:
         self.sent = 0
         self.dropped = 0
 
-    async def send(self, payload: bytes, max_elapsed_s: float | None = None) -> bool:
-        """Deliver one request; False once it was given up: refused, or unavailable past
+    async def send(self, payload: bytes, signal: Signal = Signal.TRACES, max_elapsed_s: float | None = None) -> bool:
+        """Deliver one request of a signal; False once it was given up: refused, or unavailable past
         max_elapsed_s (default: the exporter's setting; math.inf: until the downstream takes it)."""
         ok = await deliver(
-            lambda: self._attempt(payload),
+            lambda: self._attempt(payload, signal),
             self.destination,
             self.max_elapsed_s if max_elapsed_s is None else max_elapsed_s,
         )
@@ -76,14 +77,14 @@ class Exporter:
             self.dropped += 1
         return ok
 
-    async def send_once(self, payload: bytes) -> bool:
+    async def send_once(self, payload: bytes, signal: Signal = Signal.TRACES) -> bool:
         """One attempt, for a sender that retries on its own: a failure is its to retry, not a drop."""
-        outcome = await self._attempt(payload)
+        outcome = await self._attempt(payload, signal)
         if outcome.delivered:
             self.sent += 1
         else:
             log.warning("%s did not take an export (%s); its sender is told to retry", self.destination, outcome.reason)
         return outcome.delivered
 
-    async def _attempt(self, payload: bytes) -> Outcome:
+    async def _attempt(self, payload: bytes, signal: Signal) -> Outcome:
         raise NotImplementedError

@@ -1,4 +1,5 @@
-"""The factory for where spans and verdicts go: one client per configured exporter."""
+"""The factory for where forwarded telemetry and verdicts go: one client per configured exporter,
+each carrying all three signals."""
 
 from __future__ import annotations
 
@@ -8,15 +9,18 @@ from collector_eval.export.file import FileExporter
 from collector_eval.export.options import ExportersConfig
 from collector_eval.export.otlp_grpc import OtlpGrpcClient
 from collector_eval.export.otlp_http import OtlpHttpClient
+from collector_eval.otlp.signals import Signal
 
 
 class Destination(Protocol):
     sent: int
     dropped: int
 
-    async def send(self, payload: bytes, max_elapsed_s: float | None = None) -> bool: ...
+    async def send(
+        self, payload: bytes, signal: Signal = Signal.TRACES, max_elapsed_s: float | None = None
+    ) -> bool: ...
 
-    async def send_once(self, payload: bytes) -> bool: ...
+    async def send_once(self, payload: bytes, signal: Signal = Signal.TRACES) -> bool: ...
 
     async def close(self) -> None: ...
 

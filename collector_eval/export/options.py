@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from collector_eval.config.checks import ConfigError, check_endpoint, check_positive
+from collector_eval.otlp.signals import SPECS, Signal
+
+TRACES_PATH = SPECS[Signal.TRACES].path
 
 
 @dataclass
@@ -41,6 +44,10 @@ class OtlpExporterConfig:
 class OtlpHttpExporterConfig:
     # The OTLP/HTTP traces URL, e.g. "http://127.0.0.1:4318/v1/traces"; empty: off.
     endpoint: str = ""
+    # Where log records and metrics go; empty: endpoint with its /v1/traces ending made /v1/logs or
+    # /v1/metrics (an endpoint with another ending needs these set).
+    logs_endpoint: str = ""
+    metrics_endpoint: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     timeout_s: float = 10
     compression: str = "none"  # none | gzip
@@ -49,9 +56,25 @@ class OtlpHttpExporterConfig:
     # PEM roots that verify an https endpoint's certificate; empty: the system's.
     ca_file: str = ""
 
+    def url(self, signal: Signal) -> str:
+        """Where a signal's requests go."""
+        if signal == Signal.TRACES:
+            return self.endpoint
+        explicit = self.logs_endpoint if signal == Signal.LOGS else self.metrics_endpoint
+        return explicit or self.endpoint.removesuffix(TRACES_PATH) + SPECS[signal].path
+
     def validate(self, path: str) -> None:
-        if self.endpoint and not self.endpoint.startswith(("http://", "https://")):
-            raise ConfigError(f"{path}.endpoint: {self.endpoint!r} is not an http:// or https:// URL")
+        for key in ("endpoint", "logs_endpoint", "metrics_endpoint"):
+            url = getattr(self, key)
+            if url and not url.startswith(("http://", "https://")):
+                raise ConfigError(f"{path}.{key}: {url!r} is not an http:// or https:// URL")
+        if self.endpoint and not self.endpoint.endswith(TRACES_PATH):
+            for key in ("logs_endpoint", "metrics_endpoint"):
+                if not getattr(self, key):
+                    raise ConfigError(
+                        f"{path}.{key}: must be set, {path}.endpoint {self.endpoint!r} does not end with "
+                        f"{TRACES_PATH} to derive it from"
+                    )
         if self.compression not in ("none", "gzip"):
             raise ConfigError(f"{path}.compression: {self.compression!r} is not one of none, gzip")
         check_positive(self.timeout_s, f"{path}.timeout_s")

@@ -1,4 +1,4 @@
-"""OTLP/gRPC exporter client: sends serialized ExportTraceServiceRequest bytes as they are (no
+"""OTLP/gRPC exporter client: sends serialized Export requests of any signal as they are (no
 re-serialisation), retrying what the OTLP spec calls retryable with backoff, honouring RetryInfo."""
 
 from __future__ import annotations
@@ -8,17 +8,14 @@ import logging
 import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceResponse,
-)
 
 from collector_eval.export.delivery import DELIVERED, Exporter, Outcome
 from collector_eval.export.options import OtlpExporterConfig
 from collector_eval.net.tls import channel_credentials
+from collector_eval.otlp.signals import SPECS, Signal
 
 log = logging.getLogger(__name__)
 
-EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 # Per the OTLP spec; RESOURCE_EXHAUSTED only when the server says when to retry.
 RETRYABLE = {
     grpc.StatusCode.CANCELLED,
@@ -48,27 +45,26 @@ class OtlpGrpcClient(Exporter):
         else:
             credentials = channel_credentials(cfg.ca_file, "exporters.otlp.ca_file")
             self._channel = grpc.aio.secure_channel(cfg.endpoint, credentials, options=options, compression=compression)
-        self._export = self._channel.unary_unary(
-            EXPORT_METHOD,
-            request_serializer=None,  # payloads are already serialized bytes
-            response_deserializer=ExportTraceServiceResponse.FromString,
-        )
+        self._exports = {
+            signal: self._channel.unary_unary(
+                spec.export_method,
+                request_serializer=None,  # payloads are already serialized bytes
+                response_deserializer=spec.response.FromString,
+            )
+            for signal, spec in SPECS.items()
+        }
         self._metadata = tuple((k.lower(), v) for k, v in cfg.headers.items())
 
-    async def _attempt(self, payload: bytes) -> Outcome:
+    async def _attempt(self, payload: bytes, signal: Signal) -> Outcome:
         try:
-            response = await self._export(payload, timeout=self._cfg.timeout_s, metadata=self._metadata)
+            response = await self._exports[signal](payload, timeout=self._cfg.timeout_s, metadata=self._metadata)
         except grpc.aio.AioRpcError as err:
             delay = _retry_delay(err)
             reason = f"{err.code().name}: {err.details()}"
             return Outcome(retry=delay is not None or err.code() in RETRYABLE, delay_s=delay, reason=reason)
-        if response.partial_success.rejected_spans:
-            log.warning(
-                "downstream %s rejected %d spans: %s",
-                self._cfg.endpoint,
-                response.partial_success.rejected_spans,
-                response.partial_success.error_message,
-            )
+        rejected, message = SPECS[signal].rejected(response)
+        if rejected:
+            log.warning("downstream %s rejected %d %s: %s", self._cfg.endpoint, rejected, SPECS[signal].items, message)
         return DELIVERED
 
     async def close(self) -> None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 
 from collector_eval.export.destinations import Destination
+from collector_eval.otlp.signals import Signal
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +25,14 @@ class Forwarder:
         self._capacity = capacity
         self._senders = senders
         self._confirm = confirm
-        # (payload, its span count, the future a confirming receiver waits on): bounded by
-        # reservations, not maxsize
-        self._queue: asyncio.Queue[tuple[bytes, int, asyncio.Future | None]] = asyncio.Queue()
+        # (payload, its signal, its item count, the future a confirming receiver waits on): bounded
+        # by reservations, not maxsize
+        self._queue: asyncio.Queue[tuple[bytes, Signal, int, asyncio.Future | None]] = asyncio.Queue()
         self._reserved = 0
-        # Spans the downstream accepted, and those given up on (read by the metrics collector).
-        self.forwarded_spans = 0
-        self.dropped_spans = 0
+        # Items (spans, log records, data points) the downstream accepted, and those given up on, by
+        # signal (read by the metrics collector).
+        self.forwarded: Counter[Signal] = Counter()
+        self.dropped: Counter[Signal] = Counter()
         self._tasks: list[asyncio.Task] = []
 
     @property
@@ -45,12 +48,12 @@ class Forwarder:
     def release(self) -> None:
         self._reserved -= 1
 
-    def submit_reserved(self, payload: bytes, spans: int = 0) -> asyncio.Future | None:
+    def submit_reserved(self, payload: bytes, items: int, signal: Signal) -> asyncio.Future | None:
         """Queue a payload in the slot reserved for it. With confirm, returns a future that turns True
         once every destination took it, or False once one did not (tried once: the sender retries)."""
         self._reserved -= 1
         confirmed = asyncio.get_running_loop().create_future() if self._confirm else None
-        self._queue.put_nowait((payload, spans, confirmed))
+        self._queue.put_nowait((payload, signal, items, confirmed))
         return confirmed
 
     def start(self) -> None:
@@ -58,20 +61,18 @@ class Forwarder:
 
     async def _send_loop(self) -> None:
         while True:
-            payload, spans, confirmed = await self._queue.get()
+            payload, signal, items, confirmed = await self._queue.get()
             delivered = False
             try:
                 if not self._destinations:
                     delivered = True
                 elif confirmed is None:
-                    delivered = all(await asyncio.gather(*(d.send(payload) for d in self._destinations)))
-                    if delivered:
-                        self.forwarded_spans += spans
-                    else:
-                        self.dropped_spans += spans
+                    delivered = all(await asyncio.gather(*(d.send(payload, signal) for d in self._destinations)))
+                    (self.forwarded if delivered else self.dropped)[signal] += items
                 else:
-                    delivered = all(await asyncio.gather(*(d.send_once(payload) for d in self._destinations)))
-                    self.forwarded_spans += spans if delivered else 0
+                    sent = await asyncio.gather(*(d.send_once(payload, signal) for d in self._destinations))
+                    delivered = all(sent)
+                    self.forwarded[signal] += items if delivered else 0
             except Exception:  # a sender must survive anything one payload does
                 log.exception("forwarding failed")
             finally:

@@ -1,11 +1,12 @@
-"""OTLP/HTTP receiver: `POST /v1/traces` with a protobuf or OTLP/JSON body, optionally gzip-compressed.
+"""OTLP/HTTP receiver: `POST /v1/traces`, `/v1/logs` and `/v1/metrics` with a protobuf or OTLP/JSON
+body, optionally gzip-compressed.
 
-Everything past decoding is TraceReceiver.ingest, the gRPC receiver's own path, so a 200 means what an
-OK means there: the spans are buffered and queued for forwarding. Status codes follow the OTLP/HTTP
-spec: 400 undecodable (do not retry), 401 no valid bearer token, 413 over the size limit, 415 a content
-type or encoding other than protobuf/JSON and gzip, 503 with Retry-After when Redis or the forward
-queue cannot take more (retry). Answers, errors included, are in the request's encoding: an
-ExportTraceServiceResponse on success, a google.rpc.Status otherwise.
+Everything past decoding is the signal receiver's ingest, the gRPC receiver's own path, so a 200 means
+what an OK means there: the request is buffered and queued for forwarding. Status codes follow the
+OTLP/HTTP spec: 400 undecodable (do not retry), 401 no valid bearer token, 413 over the size limit, 415
+a content type or encoding other than protobuf/JSON and gzip, 503 with Retry-After when Redis or the
+forward queue cannot take more (retry). Answers, errors included, are in the request's encoding: the
+signal's Export response on success, a google.rpc.Status otherwise.
 """
 
 from __future__ import annotations
@@ -20,12 +21,11 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
 
 from collector_eval.ingest.auth import DENIED_MESSAGE, BearerTokenAuth
-from collector_eval.ingest.grpc import RETRY_AFTER_S, Refusal, Refused, TraceReceiver
 from collector_eval.ingest.options import HttpReceiverConfig
+from collector_eval.ingest.receiver import RETRY_AFTER_S, Refusal, Refused, SignalReceiver
 from collector_eval.net.http_server import start_site
-from collector_eval.otlp.json_format import load_otlp_json
+from collector_eval.otlp.json_format import parse_otlp_json
 
-PATH = "/v1/traces"
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _GZIP = ("gzip", "x-gzip")
@@ -40,30 +40,32 @@ class _Refusal(Exception):
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
 
 
-class HttpTraceReceiver:
-    def __init__(self, receiver: TraceReceiver, max_request_size_mib: float, auth: BearerTokenAuth | None = None):
-        self._receiver = receiver
+class HttpReceiver:
+    def __init__(
+        self, receivers: list[SignalReceiver], max_request_size_mib: float, auth: BearerTokenAuth | None = None
+    ):
+        self._receivers = {receiver.spec.path: receiver for receiver in receivers}
         self._auth = auth
         self._max_bytes = int(max_request_size_mib * 1024 * 1024)
-
-    @property
-    def stats(self):
-        return self._receiver.stats
+        # The receivers share one set of counters: this protocol's.
+        self.stats = receivers[0].stats
 
     def app(self) -> web.Application:
         # gzip of incompressible data is a little larger than the data: the limit applies to the
         # decompressed body, so the compressed one gets that much more room.
         app = web.Application(client_max_size=self._max_bytes + self._max_bytes // 100 + 1024)
-        app.router.add_post(PATH, self.export)
+        for path in self._receivers:
+            app.router.add_post(path, self.export)
         return app
 
     async def export(self, request: web.Request) -> web.Response:
         encoding = JSON if request.content_type == JSON else PROTOBUF
+        receiver = self._receivers[request.path]
         try:
             self._authenticate(request)
-            raw, decoded = await self._decode(request)
+            raw, decoded = await self._decode(request, receiver)
             try:
-                response = await self._receiver.ingest(raw, decoded)
+                response = await receiver.ingest(raw, decoded)
             except Refused as refused:
                 if refused.reason == Refusal.INVALID:
                     raise _Refusal(400, code_pb2.INVALID_ARGUMENT, refused.message) from None
@@ -84,7 +86,7 @@ class HttpTraceReceiver:
             self.stats.refused_unauthenticated += 1
             raise _Refusal(401, code_pb2.UNAUTHENTICATED, DENIED_MESSAGE, {"WWW-Authenticate": "Bearer"})
 
-    async def _decode(self, request: web.Request) -> tuple[bytes, Message | None]:
+    async def _decode(self, request: web.Request, receiver: SignalReceiver) -> tuple[bytes, Message | None]:
         """The request's protobuf bytes, and the decoded request when decoding JSON produced it."""
         if request.content_type not in (PROTOBUF, JSON):
             self.stats.refused_invalid += 1
@@ -109,7 +111,7 @@ class HttpTraceReceiver:
             raise self._too_large()
         if request.content_type == PROTOBUF:
             return body, None  # ingest decodes it, as for gRPC
-        return self._from_json(body)
+        return self._from_json(body, receiver)
 
     def _gunzip(self, data: bytes) -> bytes:
         # Decompressed with a cap, so a small gzip bomb is refused before it fills memory.
@@ -130,19 +132,13 @@ class HttpTraceReceiver:
             raise _Refusal(400, code_pb2.INVALID_ARGUMENT, f"body is not valid gzip: {exc}") from None
         return b"".join(out)
 
-    def _from_json(self, body: bytes) -> tuple[bytes, Message]:
+    def _from_json(self, body: bytes, receiver: SignalReceiver) -> tuple[bytes, Message]:
+        spec = receiver.spec
         try:
-            text = body.decode("utf-8")
-            # load_otlp_json takes text that starts with "{" as JSON and anything else as a file
-            # path: a body must never be read as a path.
-            if not text.lstrip().startswith("{"):
-                raise ValueError("expected a JSON object")
-            decoded = load_otlp_json(text)
+            decoded = parse_otlp_json(body.decode("utf-8"), spec.signal)
         except (UnicodeDecodeError, ValueError) as exc:
             self.stats.refused_invalid += 1
-            raise _Refusal(
-                400, code_pb2.INVALID_ARGUMENT, f"not an OTLP/JSON ExportTraceServiceRequest: {exc}"
-            ) from None
+            raise _Refusal(400, code_pb2.INVALID_ARGUMENT, f"not an OTLP/JSON {spec.request.__name__}: {exc}") from None
         # The router reads the protobuf encoding, and it is what goes downstream.
         return decoded.SerializeToString(), decoded
 
@@ -165,7 +161,7 @@ def _respond(status: int, message: Message, encoding: str, headers: dict[str, st
 
 async def start_http_receiver(
     cfg: HttpReceiverConfig,
-    receiver: HttpTraceReceiver,
+    receiver: HttpReceiver,
     share_port: bool = False,
     ssl_context: ssl.SSLContext | None = None,
 ) -> tuple[web.AppRunner, int]:

@@ -1,4 +1,4 @@
-"""OTLP/JSON trace files: the corpus format, test fixtures and the file exporter.
+"""OTLP/JSON: the corpus format, test fixtures, OTLP/HTTP JSON bodies and the file exporter.
 
 OTLP/JSON differs from protobuf's canonical JSON mapping in one way that matters here: trace and
 span ids are hex strings, where `json_format` expects base64 for bytes fields. Both directions
@@ -20,6 +20,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
+
+from collector_eval.otlp.signals import SPECS, Signal
 
 M = TypeVar("M", bound=Message)
 
@@ -56,6 +58,17 @@ def load_otlp_files(
     return traces, logs
 
 
+def parse_otlp_json(text: str, signal: Signal) -> Message:
+    """One OTLP/JSON request body of a signal (an OTLP/HTTP request): never read as a path."""
+    spec = SPECS[signal]
+    if not text.lstrip().startswith("{"):
+        raise ValueError("expected a JSON object")
+    request = spec.request()
+    for where, doc in _documents(text, "body"):
+        request.MergeFrom(_parse(doc, where, spec.request, spec.json_key, signal.value))
+    return request
+
+
 def _load(path_or_text: str | os.PathLike[str], cls: type[M], key: str, signal: str) -> M:
     request = cls()
     for where, doc in _documents(*_read(path_or_text)):
@@ -87,7 +100,7 @@ def _parse(doc: Any, where: str, cls: type[M], key: str, signal: str) -> M:
     return part
 
 
-def request_to_otlp_json(msg: ExportTraceServiceRequest) -> dict[str, Any]:
+def request_to_otlp_json(msg: Message) -> dict[str, Any]:
     """The OTLP/JSON form of a request: lowerCamelCase, integer enums, hex ids."""
     doc = json_format.MessageToDict(msg, use_integers_for_enums=True)
     _convert_ids(doc, "request", lambda value, _field, _where: base64.b64decode(value).hex())
@@ -136,6 +149,16 @@ def _convert_ids(doc: dict[str, Any], where: str, convert: Callable[[Any, str, s
         for s, scope_logs in enumerate(_objects(resource_logs, "scopeLogs")):
             for i, record in enumerate(_objects(scope_logs, "logRecords")):
                 _convert_fields(record, f"{where}: resourceLogs[{r}].scopeLogs[{s}].logRecords[{i}]", convert)
+    for r, resource_metrics in enumerate(_objects(doc, "resourceMetrics")):
+        for s, scope_metrics in enumerate(_objects(resource_metrics, "scopeMetrics")):
+            for m, metric in enumerate(_objects(scope_metrics, "metrics")):
+                for kind, data in metric.items():
+                    if not isinstance(data, dict):
+                        continue
+                    for p, point in enumerate(_objects(data, "dataPoints")):
+                        for e, exemplar in enumerate(_objects(point, "exemplars")):
+                            at = f"{where}: resourceMetrics[{r}].scopeMetrics[{s}].metrics[{m}].{kind}"
+                            _convert_fields(exemplar, f"{at}.dataPoints[{p}].exemplars[{e}]", convert)
 
 
 def _objects(obj: dict[str, Any], key: str) -> list[dict[str, Any]]:

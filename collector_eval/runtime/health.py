@@ -13,7 +13,7 @@ import logging
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from collector_eval.ingest.grpc import SERVICE as TRACE_SERVICE
+from collector_eval.otlp.signals import SPECS, Signal
 from collector_eval.store.client import REDIS_ERRORS, Client
 
 log = logging.getLogger(__name__)
@@ -87,9 +87,11 @@ class GrpcHealth:
     async def update(self) -> bool:
         error = await check_redis(self._redis)
         status = health_pb2.HealthCheckResponse.SERVING if error is None else health_pb2.HealthCheckResponse.NOT_SERVING
-        # "" is the server as a whole, what a probe without a service name asks about.
-        for service in ("", TRACE_SERVICE):
+        # "" is the server as a whole, what a probe without a service name asks about. Metrics are
+        # only forwarded: they do not need Redis.
+        for service in ("", SPECS[Signal.TRACES].service, SPECS[Signal.LOGS].service):
             await self.servicer.set(service, status)
+        await self.servicer.set(SPECS[Signal.METRICS].service, health_pb2.HealthCheckResponse.SERVING)
         return error is None
 
     async def run(self) -> None:

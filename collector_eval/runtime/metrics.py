@@ -1,7 +1,7 @@
 """Prometheus metrics of one Service, in a registry of its own (tests run several services in one
 process, and a process-wide registry would mix their figures).
 
-The components keep plain counters (ReceiverStats, Forwarder.forwarded_spans, EvaluationWorker.
+The components keep plain counters (ReceiverStats, Forwarder.forwarded, EvaluationWorker.
 evaluations, ...) that a collector reads at scrape time: they need no metrics library and pay nothing
 between scrapes. Figures that live in Redis (the job stream, the outbox) are read just before each
 scrape by refresh(). Only the judge's latency is observed as it happens, into a histogram.
@@ -25,8 +25,9 @@ from collector_eval.evaluation.worker import EvaluationWorker
 from collector_eval.export.outbox import OutboxPublisher
 from collector_eval.ingest.auth import BearerTokenAuth
 from collector_eval.ingest.forwarder import Forwarder
-from collector_eval.ingest.grpc import TraceReceiver
-from collector_eval.ingest.http import HttpTraceReceiver
+from collector_eval.ingest.http import HttpReceiver
+from collector_eval.ingest.traces import TraceReceiver
+from collector_eval.otlp.signals import Signal
 from collector_eval.sessions.keys import Keys
 from collector_eval.sessions.triggers import DuePoller
 from collector_eval.store.client import REDIS_ERRORS, Client
@@ -38,7 +39,7 @@ class Watched(Protocol):
     collector reads them at scrape time (no counter is copied, so none can drift)."""
 
     receiver: TraceReceiver | None
-    http_receiver: HttpTraceReceiver | None
+    http_receiver: HttpReceiver | None
     auth: BearerTokenAuth | None
     forwarder: Forwarder | None
     worker: EvaluationWorker | None
@@ -152,6 +153,18 @@ class _ServiceCollector(Collector):
             ["protocol"],
             {(p,): s.spans for p, s in stats.items()},
         )
+        yield _counter(
+            "log_records_received",
+            "Log records accepted: queued for forwarding, those with a trace id buffered with their trace.",
+            ["protocol"],
+            {(p,): s.log_records for p, s in stats.items()},
+        )
+        yield _counter(
+            "metric_points_received",
+            "Metric data points accepted: queued for forwarding.",
+            ["protocol"],
+            {(p,): s.data_points for p, s in stats.items()},
+        )
         spans_refused: dict[tuple[str, ...], float] = {}
         requests_refused: dict[tuple[str, ...], float] = {}
         for p, s in stats.items():
@@ -181,12 +194,25 @@ class _ServiceCollector(Collector):
 
         forwarder = svc.forwarder
         if forwarder is not None:
-            yield _counter("spans_forwarded", "Spans the downstream accepted.", [], {(): forwarder.forwarded_spans})
+            forwarded, dropped = forwarder.forwarded, forwarder.dropped
+            yield _counter("spans_forwarded", "Spans the downstream accepted.", [], {(): forwarded[Signal.TRACES]})
             yield _counter(
                 "spans_forward_dropped",
                 "Spans given up on after exporters.otlp.max_elapsed_s of retries, or refused by the downstream.",
                 [],
-                {(): forwarder.dropped_spans},
+                {(): dropped[Signal.TRACES]},
+            )
+            yield _counter(
+                "items_forwarded",
+                "Spans, log records and metric data points the downstream accepted, by signal.",
+                ["signal"],
+                {(signal.value,): forwarded[signal] for signal in Signal},
+            )
+            yield _counter(
+                "items_forward_dropped",
+                "Spans, log records and metric data points given up on, by signal.",
+                ["signal"],
+                {(signal.value,): dropped[signal] for signal in Signal},
             )
             yield _gauge("forward_queue_depth", "Export requests waiting to be forwarded.", forwarder.depth)
 

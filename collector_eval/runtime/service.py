@@ -19,9 +19,13 @@ from collector_eval.export.outbox import GROUP as PUBLISHERS
 from collector_eval.export.outbox import OutboxPublisher
 from collector_eval.ingest.auth import BearerTokenAuth, load_tokens
 from collector_eval.ingest.forwarder import Forwarder
-from collector_eval.ingest.grpc import TraceReceiver
-from collector_eval.ingest.http import HttpTraceReceiver, start_http_receiver
+from collector_eval.ingest.grpc import grpc_handler
+from collector_eval.ingest.http import HttpReceiver, start_http_receiver
+from collector_eval.ingest.logs import LogsReceiver
+from collector_eval.ingest.metrics import MetricsReceiver
 from collector_eval.ingest.options import Acknowledge
+from collector_eval.ingest.receiver import ReceiverStats, SignalReceiver
+from collector_eval.ingest.traces import TraceReceiver
 from collector_eval.net.grpc_server import start_grpc_server
 from collector_eval.net.tls import server_ssl_context
 from collector_eval.runtime.config import Config
@@ -56,8 +60,8 @@ class Service:
         self.jobs: list[StreamGroup] = []  # one per shard
         self.worker: EvaluationWorker | None = None
         self.poller: DuePoller | None = None
-        self.receiver: TraceReceiver | None = None
-        self.http_receiver: HttpTraceReceiver | None = None
+        self.receiver: TraceReceiver | None = None  # gRPC's; its counters are those of all three signals
+        self.http_receiver: HttpReceiver | None = None
         self._stack = AsyncExitStack()
 
     async def start(self) -> None:
@@ -119,11 +123,22 @@ class Service:
         ]
         stack.push_async_callback(cancel_all, tasks)
 
-        self.receiver = TraceReceiver(SessionRouter(cfg.session), buffer, self.forwarder, self.poller.wake)
+        def receivers() -> list[SignalReceiver]:
+            # One set per protocol, sharing its counters, over the same router, buffer and queue.
+            stats = ReceiverStats()
+            assert self.forwarder is not None and self.poller is not None
+            return [
+                TraceReceiver(SessionRouter(cfg.session), buffer, self.forwarder, self.poller.wake, stats),
+                LogsReceiver(buffer, self.forwarder, stats),
+                MetricsReceiver(self.forwarder, stats),
+            ]
+
+        grpc_receivers = receivers()
+        self.receiver = next(r for r in grpc_receivers if isinstance(r, TraceReceiver))
         server, self.port = await start_grpc_server(
             cfg.receiver.grpc.endpoint,
             cfg.receiver.grpc.tls,
-            [self.receiver.handler(), *self.telemetry.grpc_health.handlers()],
+            [*map(grpc_handler, grpc_receivers), *self.telemetry.grpc_health.handlers()],
             cfg.receiver.grpc.max_recv_msg_size_mib,
             share_port=cfg.processes > 1,
             interceptors=[self.auth] if self.auth else [],
@@ -131,12 +146,7 @@ class Service:
         stack.push_async_callback(server.stop, 2)
         log.info("receiving OTLP/gRPC on %s", _listening(cfg.receiver.grpc.endpoint, self.port))
         if cfg.receiver.http.endpoint:
-            # A TraceReceiver of its own (counters per protocol) over the same router, buffer and queue.
-            self.http_receiver = HttpTraceReceiver(
-                TraceReceiver(SessionRouter(cfg.session), buffer, self.forwarder, self.poller.wake),
-                cfg.receiver.http.max_request_size_mib,
-                self.auth,
-            )
+            self.http_receiver = HttpReceiver(receivers(), cfg.receiver.http.max_request_size_mib, self.auth)
             runner, self.http_port = await start_http_receiver(
                 cfg.receiver.http, self.http_receiver, cfg.processes > 1, server_ssl_context(cfg.receiver.grpc.tls)
             )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 import lz4.block
+from opentelemetry.proto.logs.v1.logs_pb2 import LogsData, ResourceLogs
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, TracesData
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
@@ -26,6 +27,7 @@ from collector_eval.sessions.keys import (
     parse_session_member,
     session_member,
 )
+from collector_eval.sessions.log_router import LogChunk
 from collector_eval.sessions.options import SessionConfig
 from collector_eval.sessions.router import Routed
 from collector_eval.sessions.status import FIELDS as STATUS_FIELDS
@@ -74,7 +76,7 @@ class SessionBuffer:
         keys = self._keys
         writes: dict[int, _ShardWrite] = {}
         sessions: dict[SessionKey, list] = {}
-        fields = _chunk_fields()
+        fields = _chunk_fields(SPANS)
         for chunk in routed.chunks.values():
             if chunk.session is not None:
                 sessions.setdefault(chunk.session, []).append(chunk)
@@ -123,6 +125,22 @@ class SessionBuffer:
             replies = await self._store_shards(list(handovers.values()))
             scheduled += sum(int(r[0]) for r in replies)
         return scheduled
+
+    async def store_logs(self, chunks: list[LogChunk]) -> None:
+        """Buffer log records in their traces' hashes: kept for the orphan TTL, or the session's once
+        the trace joined one, and read with the session's spans. They never schedule a session: the
+        spans of their trace do."""
+        keys = self._keys
+        writes: dict[int, _ShardWrite] = {}
+        fields = _chunk_fields(LOGS)
+        for chunk in chunks:
+            key = keys.trace(chunk.trace_id)
+            field, payload = next(fields), self._pack(chunk.payload())
+            write = _shard_write(writes, keys.trace_shard(chunk.trace_id))
+            write.commands.append([b"HSET", key, field, payload])
+            write.orphan_keys.append(key)
+            write.orphans.append(_CHUNK.pack(len(field), field, chunk.records, len(payload)))
+        await self._store_shards(list(writes.values()))
 
     async def _store_shards(self, writes: list[_ShardWrite]) -> list[list]:
         """Each shard's chunks and bookkeeping (see scripts.STORE_REQUEST): the script's reply per shard."""
@@ -199,16 +217,20 @@ class SessionBuffer:
         for trace_id in sorted(f[2:] for f in meta if f.startswith(b"t:")):
             pipe.hgetall(self._keys.trace(trace_id))
         seen: set[tuple[bytes, bytes]] = set()
+        seen_records: set[bytes] = set()
         budget_spans, budget_bytes = self._cfg.max_spans, self._cfg.max_bytes
         for fields in [meta, *await pipe.execute()]:
             stored.truncated = stored.truncated or b"truncated" in fields
-            # Chunk fields are "c" + arrival time: sorting them orders the chunks.
-            for name in sorted(f for f in fields if f.startswith(b"c")):
+            # Chunk fields are a kind and the arrival time: sorting them orders each kind's chunks.
+            for name in sorted(f for f in fields if f[:1] in (SPANS, LOGS)):
                 payload = fields[name]
                 if stored.span_count >= budget_spans or budget_bytes < len(payload):
                     stored.truncated = True
                     break
                 budget_bytes -= len(payload)
+                if name[:1] == LOGS:
+                    _dedupe_logs_into(LogsData.FromString(_unpack(payload)), seen_records, stored.resource_logs)
+                    continue
                 stored.span_count += _dedupe_into(TracesData.FromString(_unpack(payload)), seen, stored.resource_spans)
         if not end:
             last = max(
@@ -368,19 +390,22 @@ class SessionBuffer:
             return None
 
 
-# A TracesData encoding never starts with a zero byte (there is no field 0): one marks a chunk that
-# is LZ4-compressed, so chunks written with and without compression load alike.
+# A TracesData or LogsData encoding never starts with a zero byte (there is no field 0): one marks a
+# chunk that is LZ4-compressed, so chunks written with and without compression load alike.
 COMPRESSED = b"\x00"
+# The first byte of a chunk's field: what the chunk holds.
+SPANS = b"c"
+LOGS = b"l"
 
 
 def _unpack(payload: bytes) -> bytes:
     return lz4.block.decompress(payload[1:]) if payload[:1] == COMPRESSED else payload
 
 
-def _chunk_fields() -> Iterator[bytes]:
-    """Names for a request's chunks: arrival time first, so fields sort in arrival order; random bytes
-    keep replicas' fields apart; then the chunk's place in the request."""
-    stamp = b"c" + time.time_ns().to_bytes(8, "big") + os.urandom(4)
+def _chunk_fields(kind: bytes) -> Iterator[bytes]:
+    """Names for a request's chunks: their kind, then arrival time, so fields sort in arrival order;
+    random bytes keep replicas' fields apart; then the chunk's place in the request."""
+    stamp = kind + time.time_ns().to_bytes(8, "big") + os.urandom(4)
     for n in itertools.count():
         yield stamp + n.to_bytes(4, "big")
 
@@ -397,6 +422,22 @@ def _u32(n: int) -> bytes:
 
 def _bytes(data: bytes) -> bytes:
     return _u32(len(data)) + data
+
+
+def _dedupe_logs_into(data: LogsData, seen: set[bytes], out: list[ResourceLogs]) -> None:
+    # A log record has no id of its own: a retried Export resends the same bytes.
+    for rl in data.resource_logs:
+        for sl in rl.scope_logs:
+            fresh = []
+            for record in sl.log_records:
+                ident = record.SerializeToString(deterministic=True)
+                if ident not in seen:
+                    seen.add(ident)
+                    fresh.append(record)
+            if len(fresh) != len(sl.log_records):
+                del sl.log_records[:]
+                sl.log_records.extend(fresh)
+        out.append(rl)
 
 
 def _dedupe_into(data: TracesData, seen: set, out: list[ResourceSpans]) -> int:

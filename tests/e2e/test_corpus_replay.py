@@ -1,6 +1,7 @@
 """Every recorded corpus session replayed through the running service over real gRPC, in batches the
-way an SDK's BatchSpanProcessor would send them: every span is forwarded unchanged, and the judge
-sees the whole conversation (or, without content, the evaluation is skipped with its reason)."""
+way an SDK's BatchSpanProcessor would send them, its log records (where the library logs the
+conversation) before its spans: every span and log record is forwarded unchanged, and the judge sees
+the whole conversation (or, without content, the evaluation is skipped with its reason)."""
 
 from __future__ import annotations
 
@@ -9,20 +10,22 @@ import re
 
 import grpc
 import pytest
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import (
     trace_service_pb2,
     trace_service_pb2_grpc,
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
 
-from collector_eval.otlp.json_format import load_otlp_json
+from collector_eval.otlp.json_format import load_otlp_json, load_otlp_logs_json
 from tests.support.corpus import CORPUS, service_name
 from tests.support.spans import attrs_of
 
-# Sessions whose conversation is on their spans. Those that log it (otlp_logs.json) need the service to
-# take OTLP logs, which it does not yet: the transcript command reads them (tests/cli/test_cli.py).
-SESSIONS = sorted(p.parent.name for p in CORPUS.glob("*/otlp.json") if not (p.parent / "otlp_logs.json").exists())
+SESSIONS = sorted(p.parent.name for p in CORPUS.glob("*/otlp.json"))
 NO_CONTENT = "otel_genai_v2_default_nocontent"
+# OpenLIT puts the session id only on the spans its instrumentors make, so the app's own "session end"
+# span carries none: such a session is judged when it goes idle.
+IDLE_ENDED = {"openlit"}
 BATCH = 5  # spans per Export request
 
 
@@ -75,8 +78,15 @@ def test_corpus_session_replayed_through_the_service(folder, service, sink, judg
     sent = _all_spans(request)
     assert len(sent) >= 4
 
-    svc = service()
+    logs_file = CORPUS / folder / "otlp_logs.json"
+    logs = load_otlp_logs_json(logs_file) if logs_file.exists() else None
+    svc = service(session={"idle_timeout_s": 1}) if folder in IDLE_ENDED else service()
     with grpc.insecure_channel(svc.endpoint) as channel:
+        if logs is not None:
+            logs_stub = logs_service_pb2_grpc.LogsServiceStub(channel)
+            for resource_logs in logs.resource_logs:  # one request per resource, as a batch would be
+                part = type(logs)(resource_logs=[resource_logs])
+                assert not logs_stub.Export(part, timeout=10).HasField("partial_success")
         stub = trace_service_pb2_grpc.TraceServiceStub(channel)
         parts = list(batches(request, BATCH))
         assert sum(len(_all_spans(p)) for p in parts) == len(sent)
@@ -92,15 +102,23 @@ def test_corpus_session_replayed_through_the_service(folder, service, sink, judg
         span.span_id: (res, scope, span) for res, scope, span in sink.spans() if span.name != "evaluate_session"
     }
     assert received == sent
+    if logs is not None:
+        # Every log record too, unchanged, with its resource and scope.
+        sent_records = [
+            (rl.resource, sl.scope, r) for rl in logs.resource_logs for sl in rl.scope_logs for r in sl.log_records
+        ]
+        sink.wait_for(lambda s: len(s.log_records()) >= len(sent_records))
+        assert sink.log_records() == sent_records
 
     resource, _, carrier = sink.carriers()[0]
     carrier_attrs = attrs_of(carrier)
     assert carrier_attrs["session.id"] == expected["session_id"]
     assert attrs_of(resource)["service.name"] == service_name(CORPUS / folder)
-    # The carrier is a child of the recorded "session end" span, in its trace.
-    end_span = sent[carrier.parent_span_id][2]
-    assert end_span.name.startswith("session end")
-    assert carrier.trace_id == end_span.trace_id
+    if folder not in IDLE_ENDED:
+        # The carrier is a child of the recorded "session end" span, in its trace.
+        end_span = sent[carrier.parent_span_id][2]
+        assert end_span.name.startswith("session end")
+        assert carrier.trace_id == end_span.trace_id
     (event,) = carrier.events
     ev = attrs_of(event)
     assert event.name == "gen_ai.evaluation.result"

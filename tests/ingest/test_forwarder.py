@@ -13,6 +13,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from collector_eval.export.options import OtlpExporterConfig
 from collector_eval.export.otlp_grpc import OtlpGrpcClient
 from collector_eval.ingest.forwarder import Forwarder
+from collector_eval.otlp.signals import Signal
 
 
 def request_bytes(name: str) -> bytes:
@@ -73,10 +74,10 @@ def test_forwarder_delivers_in_the_background_and_refuses_when_full(sink):
         forwarder.start()
         assert forwarder.try_reserve() and forwarder.try_reserve()
         assert not forwarder.try_reserve()  # full: a receiver answers UNAVAILABLE
-        forwarder.submit_reserved(request_bytes("d"))
+        forwarder.submit_reserved(request_bytes("d"), 1, Signal.TRACES)
         forwarder.release()  # a receiver that could not buffer its request gives its slot back
         assert forwarder.try_reserve()
-        forwarder.submit_reserved(request_bytes("e"))
+        forwarder.submit_reserved(request_bytes("e"), 1, Signal.TRACES)
         await forwarder.stop(drain_timeout_s=10)
 
     asyncio.run(run())

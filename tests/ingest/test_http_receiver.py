@@ -236,8 +236,8 @@ def test_other_content_types_and_encodings_are_415(service, sink, judge):
     assert post(svc, body, PROTOBUF, Content_Encoding="br").status == 415
     # Parameters of a supported type are fine.
     assert post(svc, b"{}", "application/json; charset=utf-8").status == 200
-    # Only POST /v1/traces is an export.
-    assert post(svc, body, path="/v1/logs").status == 404
+    # Only POST to a signal's path is an export.
+    assert post(svc, body, path="/v1/profiles").status == 404
     assert http_request("GET", svc.service.http_port, "/v1/traces").status == 405
     time.sleep(0.3)
     assert sink.spans() == []

@@ -14,6 +14,7 @@ from opentelemetry.proto.common.v1.common_pb2 import (
     ArrayValue,
     InstrumentationScope,
     KeyValue,
+    KeyValueList,
 )
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
@@ -28,6 +29,10 @@ def any_value(value) -> AnyValue:
         return AnyValue(int_value=value)
     if isinstance(value, (list, tuple)):
         return AnyValue(array_value=ArrayValue(values=[any_value(v) for v in value]))
+    if isinstance(value, dict):
+        return AnyValue(
+            kvlist_value=KeyValueList(values=[KeyValue(key=k, value=any_value(v)) for k, v in value.items()])
+        )
     return AnyValue(string_value=value)
 
 

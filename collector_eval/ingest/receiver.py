@@ -1,0 +1,118 @@
+"""What every signal's receiver shares: its counters, the two ways a request is refused, and the last
+step of acknowledging, putting the request in its reserved place in the forward queue.
+
+A request is acknowledged only once what it carries is buffered in Redis (where it needs to be) and
+queued for forwarding, whatever the signal and whatever the protocol, so an acknowledgement means
+nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeVar
+
+from google.protobuf.message import DecodeError, Message
+
+from collector_eval.ingest.forwarder import Forwarder
+from collector_eval.otlp.signals import SPECS, Signal
+from collector_eval.store.client import REDIS_ERRORS
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Told to a sender refused as unavailable: Redis or the forward queue is expected back within seconds.
+RETRY_AFTER_S = 1
+
+
+@dataclass
+class ReceiverStats:
+    """Plain counters of one protocol's receivers (all signals), read by the metrics collector at
+    scrape time (the receivers need no metrics library)."""
+
+    requests: int = 0
+    spans: int = 0  # accepted: buffered and queued for forwarding
+    log_records: int = 0  # accepted: queued for forwarding (those with a trace id buffered with it)
+    data_points: int = 0  # accepted: queued for forwarding
+    rejected_spans: int = 0  # refused one by one (partial_success)
+    sessions: int = 0  # sessions that received spans, counted once per request
+    refused_unavailable: int = 0  # requests
+    refused_unavailable_spans: int = 0  # the spans of those requests
+    refused_invalid: int = 0
+    # Counted by the OTLP/HTTP receiver only: gRPC refuses these before the receiver sees the request.
+    refused_too_large: int = 0
+    refused_unauthenticated: int = 0
+    redis_errors: int = 0
+
+
+class Refusal(StrEnum):
+    INVALID = "invalid"  # undecodable: the sender must not retry
+    UNAVAILABLE = "unavailable"  # Redis or the downstream cannot take more: retry later
+
+
+class Refused(Exception):
+    """A request that is not acknowledged: `reason` is invalid (do not retry) or unavailable (retry later)."""
+
+    def __init__(self, reason: Refusal, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class SignalReceiver:
+    """One signal's receiver. ingest() takes a request's protobuf bytes (and the decoded request when
+    the protocol decoded it already, from OTLP/JSON) and returns the response to acknowledge it with,
+    or raises Refused."""
+
+    signal: Signal
+
+    def __init__(self, forwarder: Forwarder, stats: ReceiverStats | None = None):
+        self._forwarder = forwarder
+        self.stats = stats or ReceiverStats()  # shared by the receivers of one protocol
+        self.spec = SPECS[self.signal]
+
+    async def ingest(self, raw: bytes, request: Message | None = None) -> Message:
+        raise NotImplementedError
+
+    def decode(self, raw: bytes, request: Message | None) -> Message:
+        self.stats.requests += 1
+        if request is not None:
+            return request
+        try:
+            return self.spec.request.FromString(raw)
+        except DecodeError as exc:
+            self.stats.refused_invalid += 1
+            raise Refused(Refusal.INVALID, f"not an {self.spec.request.__name__}: {exc}") from None
+
+    def reserve(self) -> None:
+        """A place in the forward queue, taken before anything is buffered, so that an acknowledged
+        request always has one; release() it if the request is refused after all."""
+        if not self._forwarder.try_reserve():
+            self.stats.refused_unavailable += 1
+            raise Refused(Refusal.UNAVAILABLE, "downstream queue is full; retry later")
+
+    async def buffered(self, write: Awaitable[T]) -> T:
+        """Run the Redis write of a request that holds its reserved place; a Redis failure gives the
+        place back and refuses the request as unavailable."""
+        try:
+            return await write
+        except REDIS_ERRORS as exc:
+            self._forwarder.release()
+            self.stats.redis_errors += 1
+            self.stats.refused_unavailable += 1
+            log.warning("redis unavailable, refusing %s export: %s", self.signal, exc)
+            raise Refused(Refusal.UNAVAILABLE, f"session buffer unavailable: {type(exc).__name__}") from None
+        except BaseException:
+            self._forwarder.release()
+            raise
+
+    async def forward(self, payload: bytes, items: int) -> None:
+        """Queue payload in the reserved place; with receiver.acknowledge: forwarded, wait until every
+        downstream took it."""
+        confirmed = self._forwarder.submit_reserved(payload, items, self.signal)
+        if confirmed is not None and not await confirmed:
+            self.stats.refused_unavailable += 1
+            raise Refused(Refusal.UNAVAILABLE, f"the downstream did not take the {self.spec.items}; retry later")
