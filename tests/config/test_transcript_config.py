@@ -56,6 +56,11 @@ def test_a_full_mapping_and_its_short_forms() -> None:
     assert not mapping.tool.arguments.configured
 
 
+def test_tool_as_a_bare_string_is_the_attribute_of_its_name() -> None:
+    (mapping,) = config_from_dict({"transcript": {"mappings": [{**GOOD, "tool": "acme.tool"}]}}).transcript.mappings
+    assert mapping.tool.name.attribute == "acme.tool"
+
+
 def test_every_shape_is_accepted() -> None:
     for shape in MessageShape:
         config_from_dict({"transcript": {"mappings": [{**GOOD, "shape": str(shape)}]}})

@@ -52,6 +52,8 @@ class SourceConfig:
 class ToolMappingConfig:
     """A tool execution span: which tool ran, the call it answers, and what it returned."""
 
+    # A bare string is the attribute of the tool's name: `tool: acme.tool.name`.
+    shorthand: typing.ClassVar[str] = "name"
     name: SourceConfig = field(default_factory=SourceConfig)
     # The id of the call the run answers, which pairs the run with that call.
     id: SourceConfig = field(default_factory=SourceConfig)
