@@ -4,14 +4,18 @@ service: app (OpenTelemetry SDK) -> rotel #1 -> collector-eval -> rotel #2 -> si
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 import rotel
 
+from tests.e2e.test_three_signals import APP as THREE_SIGNALS_APP
 from tests.support.app import (
     TURNS,
     goal_answer,
@@ -21,6 +25,7 @@ from tests.support.app import (
 )
 from tests.support.config import free_port
 from tests.support.otlp_sink import OtlpSink
+from tests.support.spans import judge_prompt
 
 ROTEL_AGENT = Path(rotel.__file__).resolve().parent / "rotel-agent"
 
@@ -126,3 +131,32 @@ def test_app_to_collector_to_collector_eval_to_collector_to_sink(service, sink, 
         assert len(sink.carriers()) == 1
     finally:
         reference.stop()
+
+
+def test_logs_and_metrics_pass_through_the_collector_chain_and_the_logged_session_is_judged(
+    service, sink, judge, rotel_agent, tmp_path
+):
+    """The env-configured app of test_three_signals behind a real collector: its log records and
+    metrics reach the far end through rotel, collector-eval and rotel again, and the session it logs
+    is judged."""
+    judge.default = goal_answer(["river"], [])
+    behind = rotel_agent(sink.endpoint)
+    svc = service(exporters={"otlp": {"endpoint": behind.endpoint}})
+    in_front = rotel_agent(svc.endpoint)
+    emitted_file = tmp_path / "emitted.json"
+    env = {
+        **os.environ,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{in_front.endpoint}",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        "OTEL_SERVICE_NAME": "chained-app",
+    }
+    subprocess.run(
+        [sys.executable, str(THREE_SIGNALS_APP), str(emitted_file), "sess-chain-logs"], env=env, check=True, timeout=60
+    )
+    emitted = json.loads(emitted_file.read_text())
+
+    sink.wait_for(lambda s: len(s.carriers()) == 1 and len(s.log_records()) == len(emitted["logs"]), 30)
+    sink.wait_for(lambda s: len({m.name for _, _, m in s.metrics()}) == 2, 30)
+    assert sorted(r.event_name for _, _, r in sink.log_records()) == sorted(event for event, _, _ in emitted["logs"])
+    assert {m.name for _, _, m in sink.metrics()} == {name for name, _, _ in emitted["points"]}
+    assert "The Tagus runs through Lisbon." in judge_prompt(judge)
