@@ -9,9 +9,9 @@ import json
 import os
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import lz4.block
 from opentelemetry.proto.logs.v1.logs_pb2 import LogsData, ResourceLogs
@@ -424,19 +424,11 @@ def _bytes(data: bytes) -> bytes:
     return _u32(len(data)) + data
 
 
-def _dedupe_logs_into(data: LogsData, seen: set[bytes], out: list[ResourceLogs]) -> None:
-    # A log record has no id of its own: a retried Export resends the same bytes.
+def _dedupe_logs_into(data: LogsData, seen: set, out: list[ResourceLogs]) -> None:
     for rl in data.resource_logs:
         for sl in rl.scope_logs:
-            fresh = []
-            for record in sl.log_records:
-                ident = record.SerializeToString(deterministic=True)
-                if ident not in seen:
-                    seen.add(ident)
-                    fresh.append(record)
-            if len(fresh) != len(sl.log_records):
-                del sl.log_records[:]
-                sl.log_records.extend(fresh)
+            # A log record has no id of its own: a retried Export resends the same bytes.
+            _keep_unseen(sl.log_records, lambda record: record.SerializeToString(deterministic=True), seen)
         out.append(rl)
 
 
@@ -444,15 +436,20 @@ def _dedupe_into(data: TracesData, seen: set, out: list[ResourceSpans]) -> int:
     added = 0
     for rs in data.resource_spans:
         for ss in rs.scope_spans:
-            fresh = []
-            for span in ss.spans:
-                ident = (span.trace_id, span.span_id)
-                if ident not in seen:
-                    seen.add(ident)
-                    fresh.append(span)
-            if len(fresh) != len(ss.spans):
-                del ss.spans[:]
-                ss.spans.extend(fresh)
-            added += len(fresh)
+            added += _keep_unseen(ss.spans, lambda span: (span.trace_id, span.span_id), seen)
         out.append(rs)
     return added
+
+
+def _keep_unseen(items, ident: Callable[[Any], Hashable], seen: set) -> int:
+    """Drop from a repeated field the items whose ident was seen before; returns how many stay."""
+    fresh = []
+    for item in items:
+        key = ident(item)
+        if key not in seen:
+            seen.add(key)
+            fresh.append(item)
+    if len(fresh) != len(items):
+        del items[:]
+        items.extend(fresh)
+    return len(fresh)

@@ -17,6 +17,15 @@ async def _groups(client, stream: str) -> list[bytes]:
     return [g["name"] for g in await client.xinfo_groups(stream)]
 
 
+async def _groups_made_again(client) -> None:
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        if await client.exists("jobs", "outbox") == 2:
+            break
+    assert await _groups(client, "jobs") == [b"evaluators"]
+    assert await _groups(client, "outbox") == [b"publishers"]
+
+
 async def _exercise(port: int) -> None:
     url = f"redis://127.0.0.1:{port}/0"
     client = connect(RedisConfig(url=url), url)
@@ -33,21 +42,11 @@ async def _exercise(port: int) -> None:
         assert worker.redis_errors >= 1 and publisher.redis_errors >= 1
 
         redis.start()
-        for _ in range(50):
-            await asyncio.sleep(0.1)
-            if await client.exists("jobs", "outbox") == 2:
-                break
-        assert await _groups(client, "jobs") == [b"evaluators"]
-        assert await _groups(client, "outbox") == [b"publishers"]
+        await _groups_made_again(client)
 
         # Redis lost its data (a restart without persistence): the groups are made again.
         await client.flushall()
-        for _ in range(50):
-            await asyncio.sleep(0.1)
-            if await client.exists("jobs", "outbox") == 2:
-                break
-        assert await _groups(client, "jobs") == [b"evaluators"]
-        assert await _groups(client, "outbox") == [b"publishers"]
+        await _groups_made_again(client)
     finally:
         for loop in loops:
             loop.cancel()

@@ -35,8 +35,10 @@ class OtlpSink(trace_service_pb2_grpc.TraceServiceServicer):
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(self, self._server)
         self.logs_requests: list[logs_service_pb2.ExportLogsServiceRequest] = []
         self.metrics_requests: list[metrics_service_pb2.ExportMetricsServiceRequest] = []
-        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_Logs(self), self._server)
-        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_Metrics(self), self._server)
+        logs = _Recorder(self._lock, self.logs_requests, logs_service_pb2.ExportLogsServiceResponse)
+        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(logs, self._server)
+        metrics = _Recorder(self._lock, self.metrics_requests, metrics_service_pb2.ExportMetricsServiceResponse)
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(metrics, self._server)
         self.port = self._server.add_insecure_port(f"127.0.0.1:{port}")
         self.endpoint = f"127.0.0.1:{self.port}"
 
@@ -63,38 +65,25 @@ class OtlpSink(trace_service_pb2_grpc.TraceServiceServicer):
 
     def spans(self) -> list:
         """Every received span as (resource, scope, span)."""
-        with self._lock:
-            requests = list(self.requests)
-        return [
-            (rs.resource, ss.scope, span)
-            for req in requests
-            for rs in req.resource_spans
-            for ss in rs.scope_spans
-            for span in ss.spans
-        ]
+        return self._items(self.requests, "resource_spans", "scope_spans", "spans")
 
     def log_records(self) -> list:
         """Every received log record as (resource, scope, record)."""
-        with self._lock:
-            requests = list(self.logs_requests)
-        return [
-            (rl.resource, sl.scope, record)
-            for req in requests
-            for rl in req.resource_logs
-            for sl in rl.scope_logs
-            for record in sl.log_records
-        ]
+        return self._items(self.logs_requests, "resource_logs", "scope_logs", "log_records")
 
     def metrics(self) -> list:
         """Every received metric as (resource, scope, metric)."""
+        return self._items(self.metrics_requests, "resource_metrics", "scope_metrics", "metrics")
+
+    def _items(self, requests: list, resources: str, scopes: str, items: str) -> list:
         with self._lock:
-            requests = list(self.metrics_requests)
+            requests = list(requests)
         return [
-            (rm.resource, sm.scope, metric)
+            (outer.resource, inner.scope, item)
             for req in requests
-            for rm in req.resource_metrics
-            for sm in rm.scope_metrics
-            for metric in sm.metrics
+            for outer in getattr(req, resources)
+            for inner in getattr(outer, scopes)
+            for item in getattr(inner, items)
         ]
 
     def carriers(self) -> list:
@@ -109,21 +98,13 @@ class OtlpSink(trace_service_pb2_grpc.TraceServiceServicer):
         raise AssertionError(f"downstream never satisfied the condition; got {len(self.spans())} spans")
 
 
-class _Logs(logs_service_pb2_grpc.LogsServiceServicer):
-    def __init__(self, sink: OtlpSink):
-        self._sink = sink
+class _Recorder:
+    """The Export method of the logs or the metrics service: keeps every request."""
+
+    def __init__(self, lock: threading.Lock, requests: list, response):
+        self._lock, self._requests, self._response = lock, requests, response
 
     def Export(self, request, context):
-        with self._sink._lock:
-            self._sink.logs_requests.append(request)
-        return logs_service_pb2.ExportLogsServiceResponse()
-
-
-class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
-    def __init__(self, sink: OtlpSink):
-        self._sink = sink
-
-    def Export(self, request, context):
-        with self._sink._lock:
-            self._sink.metrics_requests.append(request)
-        return metrics_service_pb2.ExportMetricsServiceResponse()
+        with self._lock:
+            self._requests.append(request)
+        return self._response()
