@@ -95,6 +95,7 @@ class SessionJudging:
             start_ns=start_ns,
             end_ns=time.time_ns(),
             annotator_kinds={ev.name: "LLM" if ev.needs_judge else "CODE" for ev in evaluators},
+            evaluator_versions={ev.name: ev.version for ev in evaluators},
             redactions=redactions,
             subjects=[
                 SubjectResults(level, bytes.fromhex(trace_id), bytes.fromhex(span_id), group)

@@ -46,6 +46,8 @@ class Verdict:
     start_ns: int
     end_ns: int
     annotator_kinds: dict[str, str]  # evaluator name -> "LLM" | "CODE"
+    # evaluator name -> its version (evaluators/base.py), for the backends' metadata; absent: "1".
+    evaluator_versions: dict[str, str] = field(default_factory=dict)
     # What redaction replaced before the judge saw the transcript: detector -> count (never values).
     redactions: dict[str, int] = field(default_factory=dict)
     subjects: list[SubjectResults] = field(default_factory=list)
