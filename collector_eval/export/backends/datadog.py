@@ -21,6 +21,7 @@ record has it), otherwise the time this process first tried the record, kept for
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import time
@@ -142,7 +143,8 @@ class DatadogBackend:
     def metric(self, record: ResultRecord) -> dict[str, Any] | None:
         """The evaluation metric of one record; None for a failed or skipped result, or one with
         neither score nor label, or no span to join."""
-        if not record.ok or (record.score is None and record.label is None):
+        score = record.score if record.score is not None and math.isfinite(record.score) else None  # JSON has no NaN
+        if not record.ok or (score is None and record.label is None):
             return None
         if not record.trace_id or not record.span_id or not int(record.span_id, 16):
             log.warning(
@@ -169,10 +171,10 @@ class DatadogBackend:
         }
         if record.label is not None:
             out["metric_type"], out["categorical_value"] = "categorical", record.label
-            if record.score is not None:
-                tags.append(_tag("score", record.score))
+            if score is not None:
+                tags.append(_tag("score", score))
         else:
-            out["metric_type"], out["score_value"] = "score", record.score
+            out["metric_type"], out["score_value"] = "score", score
         if record.passed is not None:
             out["assessment"] = "pass" if record.passed else "fail"
         if record.explanation:

@@ -17,6 +17,7 @@ observation that was judged.
 
 from __future__ import annotations
 
+import math
 import os
 import uuid
 from dataclasses import dataclass
@@ -82,7 +83,7 @@ def scores(record: ResultRecord) -> list[dict[str, Any]]:
         target = {"traceId": record.trace_id, "observationId": record.span_id}
     common = {**target, "name": record.name, "comment": record.explanation, "metadata": record.metadata()}
     out = []
-    if record.score is not None:
+    if record.score is not None and math.isfinite(record.score):  # JSON has no NaN or infinity
         out.append({"id": score_id(record, "numeric"), **common, "dataType": "NUMERIC", "value": record.score})
     if record.label is not None:
         out.append({"id": score_id(record, "categorical"), **common, "dataType": "CATEGORICAL", "value": record.label})

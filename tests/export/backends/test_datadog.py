@@ -202,6 +202,18 @@ def test_failed_and_skipped_results_send_nothing():
     assert asyncio.run(main()).requests == 0
 
 
+def test_a_score_json_cannot_carry_is_left_out():
+    async def main():
+        async with FakeDatadog() as server:
+            assert (
+                await attempt(server, [record(score=math.nan), record(name="other", score=math.inf, label=None)])
+            ).delivered
+            return server
+
+    (metric,) = asyncio.run(main()).metrics
+    assert metric["categorical_value"] == "incomplete" and not any(t.startswith("score:") for t in metric["tags"])
+
+
 def test_a_wrong_api_key_is_refused_and_in_no_reason():
     async def main():
         async with FakeDatadog() as server:

@@ -151,6 +151,18 @@ def test_failed_and_skipped_results_send_nothing():
     assert asyncio.run(main()).requests == 0
 
 
+def test_a_score_json_cannot_carry_is_left_out_and_the_label_still_sent():
+    async def main():
+        async with FakeLangfuse() as server:
+            assert (
+                await attempt(server, [record(score=math.nan), record(name="other", score=math.inf, label=None)])
+            ).delivered
+            return server
+
+    server = asyncio.run(main())
+    assert [(s["name"], s["dataType"]) for s in server.posts] == [("goal_completeness", "CATEGORICAL")]
+
+
 def test_wrong_keys_are_refused_and_the_secret_is_in_no_reason():
     async def main():
         async with FakeLangfuse() as server:
