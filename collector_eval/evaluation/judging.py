@@ -16,7 +16,7 @@ from collector_eval.evaluation.transcript.model import Transcript
 from collector_eval.evaluation.transcript.options import OnDoubt, TranscriptConfig
 from collector_eval.evaluation.transcript.redaction import redact
 from collector_eval.evaluation.transcript.spans import SpanView, TraceView, span_views, trace_views
-from collector_eval.export.carrier import SubjectResults, Verdict
+from collector_eval.export.verdict import SubjectResults, Verdict
 from collector_eval.model import EvaluationResult, StoredSession
 
 log = logging.getLogger(__name__)

@@ -13,11 +13,9 @@ from dataclasses import asdict
 from collector_eval.aio import cancel_all
 from collector_eval.evaluation.jobs import Job
 from collector_eval.evaluation.judging import SessionJudging
-from collector_eval.export.carrier import (
-    Verdict,
-    build_carrier,
-    verdict_to_dict,
-)
+from collector_eval.export.carrier import build_carrier, build_result_logs, verdict_to_dict
+from collector_eval.export.results import records_to_json, result_records
+from collector_eval.export.verdict import Verdict
 from collector_eval.model import Trigger
 from collector_eval.sessions.buffer import SessionBuffer
 from collector_eval.sessions.options import JobsConfig
@@ -40,8 +38,12 @@ class EvaluationWorker:
         buffer: SessionBuffer,
         jobs: list[StreamGroup],  # one per shard
         judging: SessionJudging,
+        backends: tuple[str, ...] = (),  # the evaluation backends, each fed from its own outbox
+        result_logs: bool = False,  # verdicts go to the OTLP exporters as log records too
     ):
         self._cfg = cfg
+        self._backends = backends
+        self._result_logs = result_logs
         self._buffer = buffer
         self._jobs = jobs
         self._judging = judging
@@ -128,6 +130,9 @@ class EvaluationWorker:
             json.dumps(verdict_to_dict(verdict), ensure_ascii=False),
             self._cfg.outbox_max_len,
             verdict.judged_subjects,
+            self._backends,
+            records_to_json(result_records(verdict)) if self._backends else "[]",
+            build_result_logs(verdict).SerializeToString() if self._result_logs else b"",
         )
         if committed < 0:
             raise OutboxFull()

@@ -1,21 +1,27 @@
 """Carrier spans: per evaluation run one for the session, a child of the span that ended it, and one
-per judged span (a child of it) or trace (a child of its root), each carrying one
-`gen_ai.evaluation.result` event per evaluator plus the OpenInference flattened form. Ended spans are
-immutable downstream, so results never patch a span already sent."""
+per judged span (a child of it, and linked to it) or trace (a child of its root, and linked to it),
+each carrying one `gen_ai.evaluation.result` event per evaluator plus the OpenInference flattened
+form. Ended spans are immutable downstream, so results never patch a span already sent. The same
+results as OTLP log records (event `gen_ai.evaluation.result` on the judged span), for backends that
+index events only as logs."""
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass, field
 
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from collector_eval import __version__
+from collector_eval.export.results import ResultRecord, result_records
+from collector_eval.export.verdict import Verdict
 from collector_eval.model import EvaluationResult, StoredSession
 
 SPAN_NAMES = {"session": "evaluate_session", "span": "evaluate_span", "trace": "evaluate_trace"}
@@ -25,49 +31,6 @@ EVENT_NAME = "gen_ai.evaluation.result"
 # What the transcript builder could not make consistent: on the session's carrier span and on every
 # session-level result (a string array, only when there are any).
 ATTR_WARNINGS = "collector_eval.transcript.warnings"
-
-
-@dataclass
-class SubjectResults:
-    """Span- or trace-level results for one judged span (the trace's root for trace level)."""
-
-    level: str
-    trace_id: bytes
-    span_id: bytes
-    results: list[EvaluationResult]
-
-
-@dataclass
-class Verdict:
-    session: StoredSession
-    results: list[EvaluationResult]
-    judge_model: str
-    transcript_truncated: bool
-    start_ns: int
-    end_ns: int
-    annotator_kinds: dict[str, str]  # evaluator name -> "LLM" | "CODE"
-    # evaluator name -> its version (evaluators/base.py), for the backends' metadata; absent: "1".
-    evaluator_versions: dict[str, str] = field(default_factory=dict)
-    # What redaction replaced before the judge saw the transcript: detector -> count (never values).
-    redactions: dict[str, int] = field(default_factory=dict)
-    subjects: list[SubjectResults] = field(default_factory=list)
-    # Every span and trace subject judged up to and including this run (see StoredSession).
-    judged_subjects: set[str] = field(default_factory=set)
-    # The transcript's warnings (evaluation/transcript/doubt.py): the session-level results rest on it.
-    transcript_warnings: list[str] = field(default_factory=list)
-
-    def all_results(self):
-        yield from self.results
-        for subject in self.subjects:
-            yield from subject.results
-
-    @property
-    def input_tokens(self) -> int:
-        return sum(r.input_tokens for r in self.all_results())
-
-    @property
-    def output_tokens(self) -> int:
-        return sum(r.output_tokens for r in self.all_results())
 
 
 def build_carrier(verdict: Verdict) -> ExportTraceServiceRequest:
@@ -93,11 +56,12 @@ def build_carrier(verdict: Verdict) -> ExportTraceServiceRequest:
     if session.id_attribute and session.id_attribute != "session.id":
         attrs[session.id_attribute] = session.key.session_id
     resources = _resources_by_span(session)
+    records = iter(result_records(verdict))  # in the order of the results below
     request = ExportTraceServiceRequest()
     _add(
         request,
         resources.get(session.end_span_id) or _first_resource(session),
-        _carrier_span(verdict, "session", session.end_trace_id, session.end_span_id, attrs, verdict.results),
+        _carrier_span(verdict, "session", session.end_trace_id, session.end_span_id, attrs, verdict.results, records),
     )
     for subject in verdict.subjects:
         subject_attrs = {
@@ -108,12 +72,45 @@ def build_carrier(verdict: Verdict) -> ExportTraceServiceRequest:
             "gen_ai.usage.input_tokens": sum(r.input_tokens for r in subject.results),
             "gen_ai.usage.output_tokens": sum(r.output_tokens for r in subject.results),
         }
-        span = _carrier_span(verdict, subject.level, subject.trace_id, subject.span_id, subject_attrs, subject.results)
+        span = _carrier_span(
+            verdict, subject.level, subject.trace_id, subject.span_id, subject_attrs, subject.results, records
+        )
+        # A link as well as the parent: a backend that lists a span's links finds its evaluation there.
+        span.links.add(trace_id=subject.trace_id, span_id=subject.span_id)
         _add(request, resources.get(subject.span_id) or _first_resource(session), span)
     return request
 
 
-def _carrier_span(verdict: Verdict, level: str, trace_id: bytes, parent_id: bytes, attrs: dict, results) -> Span:
+def build_result_logs(verdict: Verdict) -> ExportLogsServiceRequest:
+    """Every result of one evaluation run as an OTLP log record: event `gen_ai.evaluation.result` on
+    the judged span (a session result: the span that ended the session), with the span event's
+    attributes."""
+    session = verdict.session
+    resources = _resources_by_span(session)
+    request = ExportLogsServiceRequest()
+    levels = [("session", session.end_trace_id, session.end_span_id, verdict.results)]
+    levels += [(s.level, s.trace_id, s.span_id, s.results) for s in verdict.subjects]
+    for level, trace_id, span_id, results in levels:
+        rl = request.resource_logs.add()
+        rl.resource.CopyFrom(resources.get(span_id) or _first_resource(session))
+        sl = rl.scope_logs.add(scope=InstrumentationScope(name="collector-eval", version=__version__))
+        for result in results:
+            sl.log_records.append(
+                LogRecord(
+                    time_unix_nano=verdict.end_ns,
+                    observed_time_unix_nano=verdict.end_ns,
+                    event_name=EVENT_NAME,
+                    trace_id=trace_id,
+                    span_id=span_id,
+                    attributes=_key_values(_result_event_attributes(verdict, level, result)),
+                )
+            )
+    return request
+
+
+def _carrier_span(
+    verdict: Verdict, level: str, trace_id: bytes, parent_id: bytes, attrs: dict, results, records
+) -> Span:
     span = Span(
         trace_id=trace_id,
         span_id=os.urandom(8),
@@ -125,8 +122,11 @@ def _carrier_span(verdict: Verdict, level: str, trace_id: bytes, parent_id: byte
     )
     attrs = {"openinference.span.kind": "EVALUATOR", **attrs}
     for n, result in enumerate(results):
+        record: ResultRecord = next(records)
         prefix = f"{FLAT_PREFIXES[level]}.{n}.evaluation."
         attrs[prefix + "name"] = result.name
+        attrs[prefix + "identifier"] = record.identifier
+        attrs[prefix + "metadata"] = json.dumps(record.metadata(), sort_keys=True)
         attrs[prefix + "status"] = result.status
         attrs[prefix + "annotator_kind"] = verdict.annotator_kinds.get(result.name, "LLM")
         if result.explanation:
@@ -136,9 +136,7 @@ def _carrier_span(verdict: Verdict, level: str, trace_id: bytes, parent_id: byte
                 attrs[prefix + "score"] = result.score
             if result.label is not None:
                 attrs[prefix + "label"] = result.label
-        event_attrs = _event_attributes(result)
-        if level == "session" and verdict.transcript_warnings:
-            event_attrs[ATTR_WARNINGS] = list(verdict.transcript_warnings)
+        event_attrs = _result_event_attributes(verdict, level, result)
         span.events.add(time_unix_nano=verdict.end_ns, name=EVENT_NAME, attributes=_key_values(event_attrs))
     span.attributes.extend(_key_values(attrs))
     if any(r.status == "error" for r in results):
@@ -154,6 +152,13 @@ def _add(request: ExportTraceServiceRequest, resource: Resource, span: Span) -> 
     ss.scope.name = "collector-eval"
     ss.scope.version = __version__
     ss.spans.append(span)
+
+
+def _result_event_attributes(verdict: Verdict, level: str, result: EvaluationResult) -> dict[str, object]:
+    attrs = _event_attributes(result)
+    if level == "session" and verdict.transcript_warnings:
+        attrs[ATTR_WARNINGS] = list(verdict.transcript_warnings)
+    return attrs
 
 
 def _event_attributes(result: EvaluationResult) -> dict[str, object]:

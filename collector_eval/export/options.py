@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from collector_eval.config.checks import ConfigError, check_endpoint, check_positive
+from collector_eval.export.backends.base import Backend
+from collector_eval.export.backends.datadog import DatadogConfig, build_datadog
+from collector_eval.export.backends.langfuse import LangfuseConfig, build_langfuse
 from collector_eval.otlp.signals import SPECS, Signal
 
 TRACES_PATH = SPECS[Signal.TRACES].path
+
+
+class ResultForm(StrEnum):
+    """How verdicts go to the OTLP exporters."""
+
+    SPAN = "span"  # carrier spans with gen_ai.evaluation.result span events
+    LOG = "log"  # one OTLP log record per result, event gen_ai.evaluation.result, on the judged span
 
 
 @dataclass
@@ -25,8 +37,15 @@ class OtlpExporterConfig:
     num_consumers: int = 16
     # Retry a failed export with exponential backoff for at most this long before dropping (and counting) it.
     max_elapsed_s: float = 300
+    # How verdicts go to every OTLP exporter (otlp, otlp_http, file): carrier spans, log records, or both.
+    results_as: list[str] = field(default_factory=lambda: [ResultForm.SPAN.value])
 
     def validate(self, path: str) -> None:
+        if not self.results_as:
+            raise ConfigError(f"{path}.results_as: must name at least one of span, log")
+        for form in self.results_as:
+            if form not in ResultForm.__members__.values():
+                raise ConfigError(f"{path}.results_as: {form!r} is not one of span, log")
         if self.endpoint:
             check_endpoint(self.endpoint, f"{path}.endpoint")
         if self.ca_file and self.insecure:
@@ -99,7 +118,24 @@ class ExportersConfig:
     otlp_http: OtlpHttpExporterConfig = field(default_factory=OtlpHttpExporterConfig)
     console: ConsoleExporterConfig = field(default_factory=ConsoleExporterConfig)
     file: FileExporterConfig = field(default_factory=FileExporterConfig)
+    # The evaluation backends: verdicts written natively where their users look, each from its own outbox.
+    langfuse: LangfuseConfig = field(default_factory=LangfuseConfig)
+    datadog: DatadogConfig = field(default_factory=DatadogConfig)
 
     @property
     def downstream_configured(self) -> bool:
         return bool(self.otlp.endpoint or self.otlp_http.endpoint or self.file.path)
+
+    def validate(self, path: str) -> None:
+        self.otlp.validate(f"{path}.otlp")
+        self.otlp_http.validate(f"{path}.otlp_http")
+        self.langfuse.validate(f"{path}.langfuse")
+        self.datadog.validate(f"{path}.datadog")
+
+    def build_backends(self) -> list[Backend]:
+        """A client for every enabled evaluation backend (its keys read from the environment now)."""
+        builders: list[tuple[bool, Callable[[], Backend]]] = [
+            (self.langfuse.enabled, lambda: build_langfuse(self.langfuse)),
+            (self.datadog.enabled, lambda: build_datadog(self.datadog)),
+        ]
+        return [build() for enabled, build in builders if enabled]

@@ -8,7 +8,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from collector_eval.export.carrier import Verdict
+from collector_eval.export.verdict import Verdict
 from collector_eval.model import EvaluationResult, Level, ResultStatus
 
 

@@ -22,7 +22,7 @@ from redis.exceptions import ResponseError
 
 from collector_eval.evaluation.worker import GROUP as EVALUATORS
 from collector_eval.evaluation.worker import EvaluationWorker
-from collector_eval.export.outbox import OutboxPublisher
+from collector_eval.export.outbox import BackendPublisher, OutboxPublisher
 from collector_eval.ingest.auth import BearerTokenAuth
 from collector_eval.ingest.forwarder import Forwarder
 from collector_eval.ingest.http import HttpReceiver
@@ -45,6 +45,7 @@ class Watched(Protocol):
     worker: EvaluationWorker | None
     jobs: list[StreamGroup]
     publisher: OutboxPublisher | None
+    backend_publishers: list[BackendPublisher]
     poller: DuePoller | None
 
 
@@ -63,6 +64,9 @@ class RedisFigures:
     jobs_pending: int = 0
     outbox_depth: int = 0
     outbox_overflows: int = 0
+    # Per evaluation backend: verdicts waiting in its outbox, and verdicts it missed for a full one.
+    backend_depth: dict[str, int] = field(default_factory=dict)
+    backend_overflows: dict[str, int] = field(default_factory=dict)
     errors: int = 0  # failed refreshes
 
 
@@ -84,11 +88,12 @@ class Metrics:
         later are seen too)."""
         self.registry.register(_ServiceCollector(service, self.redis_figures))
 
-    async def refresh(self, client: Client, keys: Keys) -> None:
+    async def refresh(self, client: Client, keys: Keys, backends: list[str]) -> None:
         """Read the job stream and outbox figures from Redis; on failure keep none (redis_up 0)."""
         figures = self.redis_figures
         try:
             jobs_queued, outbox_depth, overflows, pending = await asyncio.wait_for(_read(client, keys), REDIS_TIMEOUT_S)
+            depth, backend_overflows = await asyncio.wait_for(_read_backends(client, keys, backends), REDIS_TIMEOUT_S)
         except (TimeoutError, *REDIS_ERRORS, OSError) as exc:
             figures.up = False
             figures.errors += 1
@@ -97,6 +102,7 @@ class Metrics:
         figures.up = True
         figures.jobs_queued, figures.jobs_pending = int(jobs_queued), int(pending)
         figures.outbox_depth, figures.outbox_overflows = int(outbox_depth), int(overflows or 0)
+        figures.backend_depth, figures.backend_overflows = depth, backend_overflows
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -119,6 +125,23 @@ async def _read(client: Client, keys: Keys) -> tuple:
         except ResponseError:  # NOGROUP: no worker has read the stream yet
             pass
     return jobs_queued, outbox_depth, overflows, pending
+
+
+async def _read_backends(client: Client, keys: Keys, backends: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """Each evaluation backend's outbox depth and overflows, summed over the shards."""
+    pipe = client.pipeline(transaction=False)
+    for name in backends:
+        for shard in keys.shards:
+            pipe.xlen(shard.results(name))
+            pipe.get(shard.results_overflow(name))
+    replies = iter(await pipe.execute())
+    depth: dict[str, int] = {}
+    overflows: dict[str, int] = {}
+    for name in backends:
+        for _ in keys.shards:
+            depth[name] = depth.get(name, 0) + int(next(replies))
+            overflows[name] = overflows.get(name, 0) + int(next(replies) or 0)
+    return depth, overflows
 
 
 # A counter's label values: a tuple of strings, one per label (a Mapping's key type does not widen).
@@ -244,11 +267,32 @@ class _ServiceCollector(Collector):
                 "verdicts_published", "Verdicts the downstream (or stdout) took.", [], {(): publisher.published}
             )
             yield _counter("verdicts_dropped", "Verdicts the downstream refused outright.", [], {(): publisher.dropped})
+        # Every family even with no backend on: a dashboard's query finds it, at zero.
+        backends = svc.backend_publishers
+        yield _counter(
+            "backend_results_sent",
+            "Results an evaluation backend took, by backend.",
+            ["backend"],
+            {(p.backend.name,): p.sent for p in backends},
+        )
+        yield _counter(
+            "backend_retries",
+            "Attempts an evaluation backend asked to retry (429, 5xx, no connection), by backend.",
+            ["backend"],
+            {(p.backend.name,): p.retried for p in backends},
+        )
+        yield _counter(
+            "backend_results_failed",
+            "Results an evaluation backend refused outright, by backend.",
+            ["backend"],
+            {(p.backend.name,): p.failed for p in backends},
+        )
 
         redis_errors = {
             ("receiver",): sum(s.redis_errors for s in stats.values()),
             ("worker",): worker.redis_errors if worker is not None else 0,
-            ("outbox",): publisher.redis_errors if publisher is not None else 0,
+            ("outbox",): (publisher.redis_errors if publisher is not None else 0)
+            + sum(p.redis_errors for p in svc.backend_publishers),
             ("triggers",): svc.poller.redis_errors if svc.poller is not None else 0,
             ("metrics",): self._redis.errors,
         }
@@ -269,4 +313,18 @@ class _ServiceCollector(Collector):
                 "Verdicts that waited because the outbox was full (all replicas).",
                 [],
                 {(): figures.outbox_overflows},
+            )
+            depth = GaugeMetricFamily(
+                f"{PREFIX}_backend_queue_depth",
+                "Verdicts waiting in an evaluation backend's outbox (all replicas), by backend.",
+                labels=["backend"],
+            )
+            for name, value in figures.backend_depth.items():
+                depth.add_metric([name], value)
+            yield depth
+            yield _counter(
+                "backend_overflows",
+                "Verdicts an evaluation backend missed because its outbox was full (all replicas), by backend.",
+                ["backend"],
+                {(name,): n for name, n in figures.backend_overflows.items()},
             )

@@ -15,8 +15,9 @@ from collector_eval.evaluation.judging import SessionJudging
 from collector_eval.evaluation.worker import GROUP as EVALUATORS
 from collector_eval.evaluation.worker import EvaluationWorker
 from collector_eval.export.destinations import build_destinations
+from collector_eval.export.options import ResultForm
 from collector_eval.export.outbox import GROUP as PUBLISHERS
-from collector_eval.export.outbox import OutboxPublisher
+from collector_eval.export.outbox import BackendPublisher, OutboxPublisher
 from collector_eval.ingest.auth import BearerTokenAuth, load_tokens
 from collector_eval.ingest.forwarder import Forwarder
 from collector_eval.ingest.grpc import grpc_handler
@@ -56,6 +57,7 @@ class Service:
         self.telemetry: Telemetry | None = None
         self.forwarder: Forwarder | None = None
         self.publisher: OutboxPublisher | None = None
+        self.backend_publishers: list[BackendPublisher] = []
         self.judge: Judge | None = None
         self.jobs: list[StreamGroup] = []  # one per shard
         self.worker: EvaluationWorker | None = None
@@ -102,6 +104,7 @@ class Service:
             verdict_destinations,
             exporters.console.enabled or not exporters.downstream_configured,
             cfg.jobs.poll_interval_s,
+            as_spans=ResultForm.SPAN in exporters.otlp.results_as,
         )
 
         self.judge = Judge(cfg.judge)
@@ -111,15 +114,37 @@ class Service:
         if not self.judge.enabled and any(ev.needs_judge for ev in evaluators):
             log.warning("judge evaluators are off: %s", self.judge.disabled_reason)
 
+        backends = exporters.build_backends()
+        for backend in backends:
+            stack.push_async_callback(backend.close)
+        self.backend_publishers = [
+            BackendPublisher(
+                backend,
+                [StreamGroup(redis, shard.results(backend.name), PUBLISHERS, visibility) for shard in keys.shards],
+                cfg.jobs.poll_interval_s,
+            )
+            for backend in backends
+        ]
+
         self.jobs = [StreamGroup(redis, shard.jobs, EVALUATORS, visibility) for shard in keys.shards]
-        judging = SessionJudging(evaluators, self.judge, cfg.judge.model, cfg.judge.max_input_tokens, cfg.redaction)
-        self.worker = EvaluationWorker(cfg.jobs, buffer, self.jobs, judging)
+        judging = SessionJudging(
+            evaluators, self.judge, cfg.judge.model, cfg.judge.max_input_tokens, cfg.redaction, cfg.transcript
+        )
+        self.worker = EvaluationWorker(
+            cfg.jobs,
+            buffer,
+            self.jobs,
+            judging,
+            tuple(b.name for b in backends),
+            result_logs=ResultForm.LOG in exporters.otlp.results_as,
+        )
         stack.push_async_callback(self.worker.stop)
         self.poller = DuePoller(redis, keys, cfg.jobs)
         tasks = [
             asyncio.create_task(self.poller.run()),
             asyncio.create_task(self.worker.run()),
             asyncio.create_task(self.publisher.run()),
+            *(asyncio.create_task(p.run()) for p in self.backend_publishers),
         ]
         stack.push_async_callback(cancel_all, tasks)
 

@@ -24,6 +24,7 @@ from collector_eval.store.client import Client
 class Telemetry:
     def __init__(self, cfg: Config, service: Watched, client: Client, keys: Keys):
         self._cfg = cfg
+        self._service = service
         self._redis = client
         self._keys = keys
         self.metrics = Metrics()
@@ -57,7 +58,8 @@ class Telemetry:
         return app
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        await self.metrics.refresh(self._redis, self._keys)
+        backends = [p.backend.name for p in self._service.backend_publishers]
+        await self.metrics.refresh(self._redis, self._keys, backends)
         return web.Response(body=self.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def _healthz(self, request: web.Request) -> web.Response:

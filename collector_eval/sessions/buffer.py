@@ -252,11 +252,17 @@ class SessionBuffer:
         line: str,
         outbox_max_len: int,
         judged_subjects: set[str],
+        backends: tuple[str, ...] = (),
+        records: str = "[]",
+        otlp_logs: bytes = b"",
     ) -> int:
-        """Record a revision's verdict and queue it for delivery, atomically. 1: committed; 0: this
+        """Record a revision's verdict and queue it for delivery, atomically: the OTLP forms (spans,
+        and log records when otlp_logs is given) in the outbox, the result records in each evaluation
+        backend's own outbox. 1: committed; 0: this
         revision was committed before (a job taken over); -1: the outbox is full."""
         keys = self._keys
         shard = keys.shard_of(stored.key)
+        backend_keys = [key for name in backends for key in (shard.results(name), shard.results_overflow(name))]
         return int(
             await scripts.commit_verdict.run(
                 self._redis,
@@ -265,6 +271,7 @@ class SessionBuffer:
                     keys.session_result(stored.key, claim.revision),
                     shard.outbox,
                     shard.outbox_overflow,
+                    *backend_keys,
                 ],
                 [
                     claim.counter,
@@ -275,6 +282,8 @@ class SessionBuffer:
                     outbox_max_len,
                     stored.span_count,
                     json.dumps(sorted(judged_subjects)),
+                    records,
+                    otlp_logs,
                 ],
             )
         )

@@ -25,6 +25,14 @@ class ShardKeys:
     outbox: str
     outbox_overflow: str
 
+    def results(self, backend: str) -> str:
+        """An evaluation backend's own outbox (Phoenix, Langfuse, Datadog): one that is down holds
+        back no other."""
+        return self.outbox.removesuffix("outbox") + f"results:{backend}"
+
+    def results_overflow(self, backend: str) -> str:
+        return self.results(backend) + ":overflow"
+
 
 class Keys:
     def __init__(self, prefix: str, shards: int = 1):

@@ -152,11 +152,14 @@ local revision = redis.call('HINCRBY', KEYS[1], 'revision', 1)
 return {revision, n, redis.call('HGET', KEYS[1], 'trigger') or ''}
 """
 
-# KEYS: session hash, the revision's result key, outbox stream, outbox overflow counter.
+# KEYS: session hash, the revision's result key, outbox stream, outbox overflow counter, then per
+# evaluation backend its outbox stream and overflow counter.
 # ARGV: judged counter, result record, OTLP carrier request, console line, result ttl, outbox max
-# length, distinct spans judged, the span and trace subjects judged so far (JSON).
+# length, distinct spans judged, the span and trace subjects judged so far (JSON), the result records
+# for the backends (JSON), the results as an OTLP logs request (empty: not sent as logs).
 # The verdict is recorded and queued for delivery in one step, so it is published once even when the
-# job is taken over later. 0: already committed; -1: outbox full (counted; the job retries later).
+# job is taken over later. 0: already committed; -1: outbox full (counted; the job retries later). A
+# backend's full outbox does not hold the verdict back: that backend misses it, counted.
 COMMIT_VERDICT = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 if redis.call('XLEN', KEYS[3]) >= tonumber(ARGV[6]) then
@@ -164,7 +167,14 @@ if redis.call('XLEN', KEYS[3]) >= tonumber(ARGV[6]) then
   return -1
 end
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[5])
-redis.call('XADD', KEYS[3], '*', 'otlp', ARGV[3], 'json', ARGV[4])
+redis.call('XADD', KEYS[3], '*', 'otlp', ARGV[3], 'json', ARGV[4], 'logs', ARGV[10])
+for k = 5, #KEYS, 2 do
+  if redis.call('XLEN', KEYS[k]) >= tonumber(ARGV[6]) then
+    redis.call('INCR', KEYS[k + 1])
+  else
+    redis.call('XADD', KEYS[k], '*', 'records', ARGV[9])
+  end
+end
 redis.call('HSET', KEYS[1], 'judged_n', ARGV[1], 'judged_spans', ARGV[7], 'judged_subjects', ARGV[8])
 return 1
 """

@@ -16,7 +16,8 @@ from collector_eval.evaluation.evaluators.goal_completeness import GoalCompleten
 from collector_eval.evaluation.judging import SessionJudging
 from collector_eval.evaluation.transcript.model import Transcript
 from collector_eval.evaluation.transcript.options import TranscriptConfig
-from collector_eval.export.carrier import ATTR_WARNINGS, EVENT_NAME, Verdict, build_carrier, verdict_to_dict
+from collector_eval.export.carrier import ATTR_WARNINGS, EVENT_NAME, build_carrier, verdict_to_dict
+from collector_eval.export.verdict import Verdict
 from collector_eval.model import EvaluationResult, ResultStatus, SessionKey, StoredSession
 from tests.support.judge_server import JudgeServer, goal_completeness_answer
 from tests.support.judging import TRACE_ID, llm_attrs, make_judge, raw_span

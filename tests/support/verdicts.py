@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from collector_eval.export.carrier import (
-    Verdict,
-)
+from collector_eval.export.verdict import Verdict
 from collector_eval.model import EvaluationResult, SessionKey
 
 
