@@ -4,6 +4,8 @@ the way an outage or a rate limit looks to a client."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -43,3 +45,23 @@ class FakeHttp:
 
     async def __aexit__(self, *exc) -> None:
         await self._runner.cleanup()
+
+
+class InThread:
+    """Runs a FakeHttp on its own event loop in a thread, for a test whose client (the service) runs
+    elsewhere: `with InThread(FakeLangfuse()) as server: ...`."""
+
+    def __init__(self, server: FakeHttp):
+        self.server = server
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def __enter__(self) -> FakeHttp:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.__aenter__(), self._loop).result(10)
+        return self.server
+
+    def __exit__(self, *exc) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.__aexit__(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
