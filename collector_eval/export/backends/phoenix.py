@@ -10,7 +10,10 @@ explanation and in metadata.error_type.
 
 Requests use `?sync=true`, so that Phoenix says 404 when it has not ingested the session, trace or
 span yet (the spans went downstream moments ago, or are still in a batch): such a verdict is retried
-until `not_found_retry_s` after its first 404, then refused (dropped and counted by the publisher)."""
+until `not_found_retry_s` after its first 404, then refused (dropped and counted by the publisher).
+The publisher delivers a batch of verdicts at once, so an older revision still retrying must not
+overwrite a newer one written meanwhile: the backend remembers the newest revision it wrote per
+annotation and leaves older ones out."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import json
 import math
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +45,9 @@ REASON_BODY_CHARS = 300
 # A first 404 older than this past not_found_retry_s is forgotten: its verdict was given up by the
 # publisher for another reason (or delivered elsewhere), and would get a fresh window if it came back.
 FORGET_AFTER_S = 3600
+# How many annotations' newest written revision the backend remembers (about 100 bytes each), so that
+# an older revision still retrying (say both waited on a 404 together) never overwrites a newer one.
+REVISIONS_KEPT = 100_000
 
 
 @dataclass
@@ -116,11 +123,15 @@ class PhoenixBackend:
         self._session: aiohttp.ClientSession | None = None
         # (identifier, revision) -> when Phoenix first said 404 for the verdict holding that record.
         self._first_404: dict[tuple[str, int], float] = {}
+        # identifier -> the newest revision written under it, least recently written first.
+        self._written: OrderedDict[str, int] = OrderedDict()
 
     async def attempt(self, records: list[ResultRecord]) -> Outcome:
         by_level: dict[Level, list[ResultRecord]] = {}
         for record in records:
-            by_level.setdefault(record.level, []).append(record)
+            # An older revision than one already written (it retried longer) is left out: taken.
+            if self._written.get(record.identifier, -1) <= record.revision:
+                by_level.setdefault(record.level, []).append(record)
         # Every level is written on every attempt: an annotation already written is upserted in
         # place, so writing it again after another level's failure changes nothing.
         answers = {level: await self._post(level, group) for level, group in by_level.items()}
@@ -152,6 +163,12 @@ class PhoenixBackend:
             return Outcome(retry=True, reason=f"not ingested by Phoenix yet ({reason})")
         self._forget(records)
         self._prune(now)
+        for record in records:
+            if self._written.get(record.identifier, -1) <= record.revision:
+                self._written[record.identifier] = record.revision
+                self._written.move_to_end(record.identifier)
+        while len(self._written) > REVISIONS_KEPT:
+            self._written.popitem(last=False)
         return DELIVERED
 
     async def _post(self, level: Level, records: list[ResultRecord]) -> _Answer:

@@ -318,6 +318,18 @@ def test_a_re_evaluation_updates_each_annotation_in_place(phoenix):
 
 
 @peers
+def test_an_older_revision_delivered_after_a_newer_one_does_not_overwrite_it(phoenix):
+    s = Session("phoenix-late-old-revision")
+    phoenix.send_spans(*s.spans)
+    old = [s.record()]
+    new = [s.record(revision=2, score=1.0, label="complete")]
+    write(phoenix, new, old)  # one backend: the old revision was still retrying
+
+    (got,) = phoenix.annotations("session", "session_ids", s.session_id)
+    assert got["metadata"]["revision"] == 2 and got["result"]["label"] == "complete"
+
+
+@peers
 def test_a_failure_after_a_score_replaces_it_rather_than_sitting_beside_it(phoenix):
     s = Session("phoenix-score-then-error")
     phoenix.send_spans(*s.spans)
@@ -544,6 +556,27 @@ def test_requests_carry_the_bearer_key_sync_true_and_one_request_per_level():
     assert requests[1][3]["data"] == [annotation(records[2])]
     assert requests[1][3]["data"][0]["trace_id"] == s.trace.hex()
     assert requests[2][3]["data"][0]["span_id"] == s.llm.span_id.hex()
+
+
+def test_an_older_revision_than_one_written_is_taken_without_a_request():
+    s = Session("scripted-revisions")
+
+    async def test(server, backend):
+        assert (await backend.attempt([s.record(revision=3), s.record(Level.SPAN, revision=3)])).delivered
+        stale = await backend.attempt([s.record(revision=2), s.record(Level.SPAN, revision=2)])
+        mixed = await backend.attempt([s.record(revision=2), s.record(Level.TRACE, revision=2)])
+        again = await backend.attempt([s.record(revision=3)])
+        return stale, mixed, again, server.requests
+
+    stale, mixed, again, requests = scripted(test)
+    assert stale.delivered and mixed.delivered and again.delivered
+    # rev 3 (two levels), then only the trace result of the mixed verdict, then rev 3 again
+    assert [path for path, *_ in requests] == [
+        "/v1/session_annotations",
+        "/v1/span_annotations",
+        "/v1/trace_annotations",
+        "/v1/session_annotations",
+    ]
 
 
 def test_429_is_retried_after_the_servers_retry_after():
