@@ -27,10 +27,12 @@ from aiohttp import web
 from collector_eval.config.checks import ConfigError
 from collector_eval.export.backends.phoenix import PhoenixBackend, PhoenixConfig, annotation, build_phoenix
 from collector_eval.export.delivery import Outcome, deliver
+from collector_eval.export.options import ExportersConfig
 from collector_eval.export.results import ResultRecord
 from collector_eval.model import Level, ResultStatus
+from tests.support.app import goal_answer, make_provider, send_session
 from tests.support.config import free_port
-from tests.support.spans import end_span, llm_span, request, span, trace_id
+from tests.support.spans import attrs_of, end_span, llm_span, request, span, trace_id
 
 # The tests that start Phoenix.
 peers = pytest.mark.peers
@@ -119,8 +121,8 @@ class Phoenix:
 
 @pytest.fixture(scope="module")
 def phoenix(tmp_path_factory):
-    if importlib.util.find_spec("phoenix") is None:
-        pytest.skip("arize-phoenix is not installed (make test-peers installs it)")
+    # A clear failure, not a skip: these tests run only under make test-peers, which installs it.
+    assert importlib.util.find_spec("phoenix") is not None, "arize-phoenix is not installed: run make test-peers"
     server = Phoenix(tmp_path_factory.mktemp("phoenix"))
     try:
         server.wait_ready()
@@ -479,6 +481,43 @@ def test_no_key_where_phoenix_has_auth_on_is_refused(phoenix):
 
     outcome = asyncio.run(run())
     assert not outcome.retry and "401" in outcome.reason
+
+
+@peers
+@pytest.mark.skipif(
+    not hasattr(ExportersConfig(), "phoenix"), reason="exporters.phoenix is not wired into the service yet"
+)
+def test_through_the_service_a_judged_session_is_annotated_in_phoenix(phoenix, service, judge, sink, monkeypatch):
+    """The whole way: the app's spans reach Phoenix through collector-eval's OTLP/HTTP exporter, and
+    the verdict lands as a session annotation once Phoenix holds the session."""
+    judge.default = goal_answer(["name the puppy"], ["book a vet"])
+    monkeypatch.setenv("TEST_PHOENIX_KEY", ADMIN_KEY)
+    svc = service(
+        exporters={
+            "otlp_http": {"endpoint": f"{phoenix.url}/v1/traces", "headers": {"authorization": f"Bearer {ADMIN_KEY}"}},
+            "phoenix": {"endpoint": phoenix.url, "api_key_env": "TEST_PHOENIX_KEY"},
+        }
+    )
+    send_session(make_provider("chat-app", svc.endpoint), "phoenix-through-service")
+    sink.wait_for(lambda s: len(s.carriers()) == 1)
+    ((_, _, carrier),) = sink.carriers()
+    (event,) = [attrs_of(e) for e in carrier.events if e.name == "gen_ai.evaluation.result"]
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status, body = phoenix.lookup("session", "session_ids", "phoenix-through-service")
+        if status == 200 and json.loads(body)["data"]:
+            break
+        time.sleep(0.2)
+    (got,) = phoenix.annotations("session", "session_ids", "phoenix-through-service")
+    assert got["name"] == event["gen_ai.evaluation.name"] == "goal_completeness"
+    assert got["annotator_kind"] == "LLM"
+    assert got["result"] == {
+        "label": event["gen_ai.evaluation.score.label"],
+        "score": event["gen_ai.evaluation.score.value"],
+        "explanation": event["gen_ai.evaluation.explanation"],
+    }
+    assert got["metadata"]["revision"] == 1 and got["metadata"]["tenant"] == "chat-app"
 
 
 # --- answers a real Phoenix rarely gives, from a scripted server ---------------------------------
