@@ -1,12 +1,13 @@
 # make run: install into .venv and start the service with the default config (or CONFIG=file.yaml).
 # make test: install what the tests need (a redis-server included) and run the suite.
+# make test-peers: the tests against real peers (Arize Phoenix), installed first.
 # make lint: ruff (format and lint), mypy on the package, and the import layering (import-linter).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run lint test test-faults proto redis-server clean
+.PHONY: run lint test test-peers test-faults proto redis-server clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +34,12 @@ lint: $(STAMP)
 
 test: $(STAMP) redis-server
 	$(BIN)/python -m pytest -q
+
+# Tests against real peers that take minutes to install (a real Arize Phoenix); .ci/run runs them too.
+PEERS := arize-phoenix==20.26.1
+test-peers: $(STAMP) redis-server
+	$(BIN)/python -m pip install --quiet '$(PEERS)'
+	$(BIN)/python -m pytest -q -m peers
 
 # The fault-injection suite alone (it also runs in make test).
 test-faults: $(STAMP) redis-server

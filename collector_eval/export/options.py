@@ -10,6 +10,7 @@ from collector_eval.config.checks import ConfigError, check_endpoint, check_posi
 from collector_eval.export.backends.base import Backend
 from collector_eval.export.backends.datadog import DatadogConfig, build_datadog
 from collector_eval.export.backends.langfuse import LangfuseConfig, build_langfuse
+from collector_eval.export.backends.phoenix import PhoenixConfig, build_phoenix
 from collector_eval.otlp.signals import SPECS, Signal
 
 TRACES_PATH = SPECS[Signal.TRACES].path
@@ -119,6 +120,7 @@ class ExportersConfig:
     console: ConsoleExporterConfig = field(default_factory=ConsoleExporterConfig)
     file: FileExporterConfig = field(default_factory=FileExporterConfig)
     # The evaluation backends: verdicts written natively where their users look, each from its own outbox.
+    phoenix: PhoenixConfig = field(default_factory=PhoenixConfig)
     langfuse: LangfuseConfig = field(default_factory=LangfuseConfig)
     datadog: DatadogConfig = field(default_factory=DatadogConfig)
 
@@ -129,12 +131,14 @@ class ExportersConfig:
     def validate(self, path: str) -> None:
         self.otlp.validate(f"{path}.otlp")
         self.otlp_http.validate(f"{path}.otlp_http")
+        self.phoenix.validate(f"{path}.phoenix")
         self.langfuse.validate(f"{path}.langfuse")
         self.datadog.validate(f"{path}.datadog")
 
     def build_backends(self) -> list[Backend]:
         """A client for every enabled evaluation backend (its keys read from the environment now)."""
         builders: list[tuple[bool, Callable[[], Backend]]] = [
+            (self.phoenix.enabled, lambda: build_phoenix(self.phoenix)),
             (self.langfuse.enabled, lambda: build_langfuse(self.langfuse)),
             (self.datadog.enabled, lambda: build_datadog(self.datadog)),
         ]

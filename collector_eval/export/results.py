@@ -35,6 +35,9 @@ class ResultRecord:
     input_tokens: int
     output_tokens: int
     evaluator_version: str
+    # When the evaluation run ended (ns since the epoch): the result's time at every backend, the same
+    # on each resend. 0 in records queued before it was kept.
+    end_ns: int = 0
 
     @property
     def ok(self) -> bool:
@@ -92,6 +95,7 @@ def result_records(verdict: Verdict) -> list[ResultRecord]:
             input_tokens=result.input_tokens,
             output_tokens=result.output_tokens,
             evaluator_version=verdict.evaluator_versions.get(result.name, "1"),
+            end_ns=verdict.end_ns,
         )
 
     records = [record(Level.SESSION, session.end_trace_id, session.end_span_id, r) for r in verdict.results]

@@ -27,14 +27,24 @@ _AUTHORIZATION = re.compile(
 
 
 def collect_secrets(cfg: Config, environ: Mapping[str, str] = os.environ) -> list[str]:
-    """The receiver's tokens, the exporters' header values and the judge's API key."""
+    """The receiver's tokens, the exporters' header values, and the keys of the judge and of the
+    evaluation backends."""
     secrets = load_tokens(cfg.receiver.grpc.auth)
     for value in [*cfg.exporters.otlp.headers.values(), *cfg.exporters.otlp_http.headers.values()]:
         secrets.append(value)
         # "Bearer abc": abc may show up on its own, e.g. echoed by a server.
         _, _, credential = value.strip().partition(" ")
         secrets.append(credential.strip())
-    secrets.append(environ.get(cfg.judge.api_key_env, ""))
+    exporters = cfg.exporters
+    for env in (
+        cfg.judge.api_key_env,
+        exporters.phoenix.api_key_env,
+        exporters.langfuse.public_key_env,
+        exporters.langfuse.secret_key_env,
+        exporters.datadog.api_key_env,
+    ):
+        if env:
+            secrets.append(environ.get(env, ""))
     return [s for s in secrets if s]
 
 

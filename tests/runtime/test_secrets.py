@@ -70,6 +70,17 @@ def test_collect_secrets_gathers_every_configured_secret(tmp_path):
     assert "" not in found
 
 
+def test_the_evaluation_backends_keys_are_secrets():
+    cfg = config_from_dict({"exporters": {"phoenix": {"api_key_env": "SECRETS_TEST_PHOENIX"}}})
+    environ = {
+        "SECRETS_TEST_PHOENIX": "px-key-31f0a",
+        "LANGFUSE_PUBLIC_KEY": "pk-lf-77aa",
+        "LANGFUSE_SECRET_KEY": "sk-lf-88bb",
+        "DD_API_KEY": "dd-key-99cc",
+    }
+    assert set(collect_secrets(cfg, environ)) == set(environ.values())
+
+
 def test_no_key_in_the_environment_adds_nothing(tmp_path):
     found = collect_secrets(config_from_dict({"judge": {"api_key_env": "SECRETS_TEST_UNSET"}}), environ={})
     assert found == []

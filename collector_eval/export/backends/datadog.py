@@ -14,8 +14,8 @@ it judged, so that it shows on that span's Evaluations tab and in the evaluation
 
 Datadog takes no idempotency key, and documents none: a metric sent twice is two submissions (each
 gets its own id in the answer). What we can do is make the two the same metric: the same join_on,
-label, value and timestamp_ms. timestamp_ms is the verdict's time (ResultRecord.end_ns when the
-record has it), otherwise the time this process first tried the record, kept for its retries.
+label, value and timestamp_ms. timestamp_ms is the verdict's time (ResultRecord.end_ns; for a record
+queued before records kept it, the time this process first tried it, kept for its retries).
 """
 
 from __future__ import annotations
@@ -130,9 +130,8 @@ class DatadogBackend:
 
     def timestamp_ms(self, record: ResultRecord) -> int:
         """The same for every send of one record: its verdict's time when it carries one."""
-        end_ns = getattr(record, "end_ns", 0)
-        if end_ns:
-            return int(end_ns) // 1_000_000
+        if record.end_ns:
+            return record.end_ns // 1_000_000
         key = (record.identifier, record.revision)
         if key not in self._first_tried:
             self._first_tried[key] = int(time.time() * 1000)
