@@ -27,7 +27,6 @@ from aiohttp import web
 from collector_eval.config.checks import ConfigError
 from collector_eval.export.backends.phoenix import PhoenixBackend, PhoenixConfig, annotation, build_phoenix
 from collector_eval.export.delivery import Outcome, deliver
-from collector_eval.export.options import ExportersConfig
 from collector_eval.export.results import ResultRecord
 from collector_eval.model import Level, ResultStatus
 from tests.support.app import goal_answer, make_provider, send_session
@@ -484,9 +483,6 @@ def test_no_key_where_phoenix_has_auth_on_is_refused(phoenix):
 
 
 @peers
-@pytest.mark.skipif(
-    not hasattr(ExportersConfig(), "phoenix"), reason="exporters.phoenix is not wired into the service yet"
-)
 def test_through_the_service_a_judged_session_is_annotated_in_phoenix(phoenix, service, judge, sink, monkeypatch):
     """The whole way: the app's spans reach Phoenix through collector-eval's OTLP/HTTP exporter, and
     the verdict lands as a session annotation once Phoenix holds the session."""
