@@ -22,15 +22,14 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from collector_eval.config.checks import ConfigError, check_positive
+from collector_eval.export.backends.checks import check_base_url, check_env_name, key_from_env
 from collector_eval.export.backends.http_json import JsonPoster
 from collector_eval.export.delivery import DELIVERED, Outcome
 from collector_eval.export.results import ResultRecord
@@ -83,16 +82,14 @@ class DatadogConfig:
             hint = " (the site alone, e.g. datadoghq.com: no scheme, no api. prefix, no path)"
             raise ConfigError(f"{path}.site: {self.site!r} is not a Datadog site{hint}")
         if self.endpoint:
-            url = urlsplit(self.endpoint)
-            if url.scheme not in ("http", "https") or not url.netloc or url.query or url.fragment:
-                raise ConfigError(f"{path}.endpoint: {self.endpoint!r} is not an http:// or https:// base URL")
+            check_base_url(self.endpoint, f"{path}.endpoint")
         if self.ml_app and (not _ML_APP.match(self.ml_app) or "__" in self.ml_app or self.ml_app.endswith("_")):
             raise ConfigError(
                 f"{path}.ml_app: {self.ml_app!r} is not a Datadog application name (lowercase letters, digits, "
                 "_ - : . /, at most 193 characters, no double or trailing underscore)"
             )
-        if self.enabled and not self.api_key_env:
-            raise ConfigError(f"{path}.api_key_env: must name an environment variable")
+        if self.enabled:
+            check_env_name(self.api_key_env, f"{path}.api_key_env")
         check_positive(self.timeout_s, f"{path}.timeout_s")
 
 
@@ -198,7 +195,4 @@ def build_datadog(cfg: DatadogConfig) -> DatadogBackend:
     """The backend of an enabled config, its API key read from the environment (never logged)."""
     if not cfg.enabled:
         raise ConfigError(f"{CONFIG_PATH}.site: empty (and endpoint empty), the Datadog backend is off")
-    api_key = os.environ.get(cfg.api_key_env, "")
-    if not api_key:
-        raise ConfigError(f"{CONFIG_PATH}.api_key_env: environment variable {cfg.api_key_env} is not set")
-    return DatadogBackend(cfg, api_key)
+    return DatadogBackend(cfg, key_from_env(cfg.api_key_env, f"{CONFIG_PATH}.api_key_env", "the Datadog API key"))

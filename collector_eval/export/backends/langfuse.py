@@ -18,13 +18,12 @@ observation that was judged.
 from __future__ import annotations
 
 import math
-import os
 import uuid
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from collector_eval.config.checks import ConfigError, check_positive
+from collector_eval.export.backends.checks import check_base_url, check_env_name, key_from_env
 from collector_eval.export.backends.http_json import JsonPoster, basic_auth
 from collector_eval.export.delivery import DELIVERED, Outcome
 from collector_eval.export.results import ResultRecord
@@ -56,12 +55,10 @@ class LangfuseConfig:
 
     def validate(self, path: str) -> None:
         if self.endpoint:
-            url = urlsplit(self.endpoint)
-            if url.scheme not in ("http", "https") or not url.netloc or url.query or url.fragment:
-                raise ConfigError(f"{path}.endpoint: {self.endpoint!r} is not an http:// or https:// base URL")
-        for key in ("public_key_env", "secret_key_env"):
-            if self.enabled and not getattr(self, key):
-                raise ConfigError(f"{path}.{key}: must name an environment variable")
+            check_base_url(self.endpoint, f"{path}.endpoint")
+        if self.enabled:
+            check_env_name(self.public_key_env, f"{path}.public_key_env")
+            check_env_name(self.secret_key_env, f"{path}.secret_key_env")
         check_positive(self.timeout_s, f"{path}.timeout_s")
 
 
@@ -122,16 +119,10 @@ class LangfuseBackend:
         await self._poster.close()
 
 
-def _key(cfg: LangfuseConfig, key: str) -> str:
-    env = getattr(cfg, key)
-    value = os.environ.get(env, "")
-    if not value:
-        raise ConfigError(f"{CONFIG_PATH}.{key}: environment variable {env} is not set")
-    return value
-
-
 def build_langfuse(cfg: LangfuseConfig) -> LangfuseBackend:
     """The backend of an enabled config, its keys read from the environment (never logged)."""
     if not cfg.enabled:
         raise ConfigError(f"{CONFIG_PATH}.endpoint: empty, the Langfuse backend is off")
-    return LangfuseBackend(cfg, _key(cfg, "public_key_env"), _key(cfg, "secret_key_env"))
+    public_key = key_from_env(cfg.public_key_env, f"{CONFIG_PATH}.public_key_env", "the Langfuse public key")
+    secret_key = key_from_env(cfg.secret_key_env, f"{CONFIG_PATH}.secret_key_env", "the Langfuse secret key")
+    return LangfuseBackend(cfg, public_key, secret_key)

@@ -30,10 +30,12 @@ import aiohttp
 
 from collector_eval.backoff import retry_after
 from collector_eval.config.checks import ConfigError, check_non_negative, check_positive
+from collector_eval.export.backends.checks import check_base_url, key_from_env
 from collector_eval.export.delivery import DELIVERED, Outcome
 from collector_eval.export.results import ResultRecord
 from collector_eval.model import Level
 
+CONFIG_PATH = "exporters.phoenix"
 # Per level: the REST route that takes its annotations and the field naming the annotated subject.
 ROUTES = {
     Level.SESSION: ("/v1/session_annotations", "session_id"),
@@ -70,8 +72,7 @@ class PhoenixConfig:
 
     def validate(self, path: str) -> None:
         if self.endpoint:
-            if not self.endpoint.startswith(("http://", "https://")):
-                raise ConfigError(f"{path}.endpoint: {self.endpoint!r} is not an http:// or https:// URL")
+            check_base_url(self.endpoint, f"{path}.endpoint")
             if self.endpoint.rstrip("/").endswith("/v1"):
                 raise ConfigError(
                     f"{path}.endpoint: {self.endpoint!r} ends with /v1; give Phoenix's base URL "
@@ -207,13 +208,9 @@ class PhoenixBackend:
 
 
 def build_phoenix(cfg: PhoenixConfig, environ: Mapping[str, str] = os.environ) -> PhoenixBackend:
-    """The backend for exporters.phoenix, its API key read from the variable api_key_env names."""
+    """The backend for exporters.phoenix, its API key read from the variable api_key_env names (none
+    named: no key, for a Phoenix with authentication off)."""
     api_key = ""
     if cfg.api_key_env:
-        api_key = environ.get(cfg.api_key_env, "")
-        if not api_key:
-            raise ConfigError(
-                f"exporters.phoenix.api_key_env: the environment variable {cfg.api_key_env} is not set "
-                "(it should hold the Phoenix API key)"
-            )
+        api_key = key_from_env(cfg.api_key_env, f"{CONFIG_PATH}.api_key_env", "the Phoenix API key", environ)
     return PhoenixBackend(cfg, api_key=api_key)

@@ -732,6 +732,8 @@ def test_defaults_are_off():
     ("cfg", "key"),
     [
         (PhoenixConfig(endpoint="127.0.0.1:6006"), "exporters.phoenix.endpoint"),
+        (PhoenixConfig(endpoint="http://"), "exporters.phoenix.endpoint"),
+        (PhoenixConfig(endpoint="http://127.0.0.1:6006?x=1"), "exporters.phoenix.endpoint"),
         (PhoenixConfig(endpoint="http://127.0.0.1:6006/v1"), "exporters.phoenix.endpoint"),
         (PhoenixConfig(endpoint="http://127.0.0.1:6006/v1/"), "exporters.phoenix.endpoint"),
         (PhoenixConfig(not_found_retry_s=-1), "exporters.phoenix.not_found_retry_s"),
