@@ -17,7 +17,7 @@ annotation and leaves older ones out."""
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import math
 import os
 import time
@@ -26,11 +26,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-
-from collector_eval.backoff import retry_after
 from collector_eval.config.checks import ConfigError, check_non_negative, check_positive
 from collector_eval.export.backends.checks import check_base_url, key_from_env
+from collector_eval.export.backends.http_json import JsonPoster
 from collector_eval.export.delivery import DELIVERED, Outcome
 from collector_eval.export.results import ResultRecord
 from collector_eval.model import Level
@@ -42,8 +40,6 @@ ROUTES = {
     Level.TRACE: ("/v1/trace_annotations", "trace_id"),
     Level.SPAN: ("/v1/span_annotations", "span_id"),
 }
-# How much of an answer's body a reason quotes: enough to name the bad field or the missing subject.
-REASON_BODY_CHARS = 300
 # A first 404 older than this past not_found_retry_s is forgotten: its verdict was given up by the
 # publisher for another reason (or delivered elsewhere), and would get a fresh window if it came back.
 FORGET_AFTER_S = 3600
@@ -103,25 +99,16 @@ def annotation(record: ResultRecord) -> dict[str, Any]:
     }
 
 
-@dataclass
-class _Answer:
-    status: int  # 0: no answer (no connection, timed out)
-    reason: str
-    delay_s: float | None = None
-
-
 class PhoenixBackend:
     name = "phoenix"
 
     def __init__(self, cfg: PhoenixConfig, api_key: str = "", clock: Callable[[], float] = time.monotonic):
         self._cfg = cfg
         self._base = cfg.endpoint.rstrip("/")
-        self._headers = {"Content-Type": "application/json"}
-        if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
-        self._api_key = api_key
+        self._poster = JsonPoster(
+            cfg.timeout_s, headers={"Authorization": f"Bearer {api_key}"} if api_key else {}, secrets=(api_key,)
+        )
         self._clock = clock
-        self._session: aiohttp.ClientSession | None = None
         # (identifier, revision) -> when Phoenix first said 404 for the verdict holding that record.
         self._first_404: dict[tuple[str, int], float] = {}
         # identifier -> the newest revision written under it, least recently written first.
@@ -136,24 +123,28 @@ class PhoenixBackend:
         # Every level is written on every attempt: an annotation already written is upserted in
         # place, so writing it again after another level's failure changes nothing.
         answers = {level: await self._post(level, group) for level, group in by_level.items()}
-        refused = [a for a in answers.values() if 300 <= a.status < 500 and a.status not in (404, 429)]
+        # http_json's rule for every answer but a 404, which (?sync=true) says Phoenix has not ingested
+        # the subject yet: retried until not_found_retry_s, where the rule would refuse it at once.
+        missing = [level for level, (status, _) in answers.items() if status == 404]
+        outcomes = [outcome for status, outcome in answers.values() if status != 404]
+        refused = [o for o in outcomes if not o.delivered and not o.retry]
         if refused:
             self._forget(records)
-            return Outcome(retry=False, reason="; ".join(a.reason for a in refused))
-        retry = [a for a in answers.values() if a.status in (0, 429) or a.status >= 500]
-        missing = [level for level, a in answers.items() if a.status == 404]
+            return Outcome(retry=False, reason="; ".join(o.reason for o in refused))
+        retry = [o for o in outcomes if o.retry]
         now = self._clock()
         if missing:
             for level in missing:
                 for record in by_level[level]:
                     self._first_404.setdefault((record.identifier, record.revision), now)
         if retry:
-            delays = [a.delay_s for a in retry if a.delay_s is not None]
+            # Each level's answer may ask its own delay: the longest, so that no level is tried early.
+            delays = [o.delay_s for o in retry if o.delay_s is not None]
             return Outcome(
-                retry=True, delay_s=max(delays) if delays else None, reason="; ".join(a.reason for a in retry)
+                retry=True, delay_s=max(delays) if delays else None, reason="; ".join(o.reason for o in retry)
             )
         if missing:
-            reason = "; ".join(answers[level].reason for level in missing)
+            reason = "; ".join(answers[level][1].reason for level in missing)
             first = min(self._first_404[(r.identifier, r.revision)] for level in missing for r in by_level[level])
             if now - first >= self._cfg.not_found_retry_s:
                 self._forget(records)
@@ -172,25 +163,16 @@ class PhoenixBackend:
             self._written.popitem(last=False)
         return DELIVERED
 
-    async def _post(self, level: Level, records: list[ResultRecord]) -> _Answer:
+    async def _post(self, level: Level, records: list[ResultRecord]) -> tuple[int, Outcome]:
+        """The answer's status (0: none) and outcome, its reason naming the route: a verdict may
+        write to three."""
         path, _ = ROUTES[level]
-        body = json.dumps({"data": [annotation(r) for r in records]}, ensure_ascii=False).encode()
-        if self._session is None:  # created on the service's loop, where it is used
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._cfg.timeout_s))
-        try:
-            async with self._session.post(
-                f"{self._base}{path}", params={"sync": "true"}, data=body, headers=self._headers
-            ) as response:
-                text = await response.text(errors="replace")
-                if response.status < 300:
-                    return _Answer(response.status, "")
-                quoted = " ".join(text.split())[:REASON_BODY_CHARS]
-                if self._api_key:
-                    quoted = quoted.replace(self._api_key, "***")
-                reason = f"{path} HTTP {response.status}" + (f": {quoted}" if quoted else "")
-                return _Answer(response.status, reason, retry_after(response.headers))
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            return _Answer(0, f"{path} {type(exc).__name__}")
+        status, outcome = await self._poster.post(
+            f"{self._base}{path}?sync=true", {"data": [annotation(r) for r in records]}
+        )
+        if not outcome.delivered:
+            outcome = dataclasses.replace(outcome, reason=f"{path} {outcome.reason}")
+        return status, outcome
 
     def _forget(self, records: list[ResultRecord]) -> None:
         for record in records:
@@ -202,9 +184,7 @@ class PhoenixBackend:
             del self._first_404[key]
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._poster.close()
 
 
 def build_phoenix(cfg: PhoenixConfig, environ: Mapping[str, str] = os.environ) -> PhoenixBackend:
