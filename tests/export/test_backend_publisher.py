@@ -9,35 +9,11 @@ import asyncio
 from collector_eval.export.delivery import DELIVERED, Outcome
 from collector_eval.export.outbox import GROUP, BackendPublisher
 from collector_eval.export.results import ResultRecord, records_to_json
-from collector_eval.model import Level, ResultStatus
 from collector_eval.sessions.keys import Keys
 from collector_eval.store.client import connect
 from collector_eval.store.options import RedisConfig
 from collector_eval.store.streams import StreamGroup
-
-
-def _record(name: str) -> ResultRecord:
-    return ResultRecord(
-        level=Level.SESSION,
-        session_id="s1",
-        tenant="t",
-        trace_id="ab" * 16,
-        span_id="cd" * 8,
-        name=name,
-        status=ResultStatus.OK,
-        score=1.0,
-        label="complete",
-        passed=True,
-        explanation="fine",
-        error_type=None,
-        annotator_kind="LLM",
-        revision=1,
-        trigger="end_span",
-        judge_model="m",
-        input_tokens=3,
-        output_tokens=2,
-        evaluator_version="1",
-    )
+from tests.support.records import record
 
 
 class ScriptedBackend:
@@ -71,7 +47,8 @@ async def _exercise(url: str) -> None:
     ]
     for publisher in publishers:
         await client.xadd(
-            shard.results(publisher.backend.name), {"records": records_to_json([_record("goal"), _record("tone")])}
+            shard.results(publisher.backend.name),
+            {"records": records_to_json([record(name="goal"), record(name="tone")])},
         )
     tasks = [asyncio.create_task(p.run()) for p in publishers]
     try:
@@ -82,7 +59,7 @@ async def _exercise(url: str) -> None:
         # Delivered once after two retries, with every record of the verdict, and acknowledged.
         assert [[r.name for r in batch] for batch in retrying.written] == [["goal", "tone"]]
         assert (publishers[0].sent, publishers[0].retried, publishers[0].failed) == (2, 2, 0)
-        assert retrying.written[0][0] == _record("goal")
+        assert retrying.written[0][0] == record(name="goal")
         # Refused outright: counted as failed, acknowledged (never retried forever).
         assert (publishers[1].sent, publishers[1].failed) == (0, 2)
         for _ in range(50):

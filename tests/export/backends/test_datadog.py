@@ -25,7 +25,7 @@ from collector_eval.export.backends.datadog import (
 )
 from collector_eval.model import ResultStatus
 from tests.export.backends.fake_http import FakeHttp
-from tests.export.backends.records import END_SPAN, END_TRACE, ROOT_SPAN, SPAN, TRACE, record, verdict_records
+from tests.support.records import END_SPAN, END_TRACE, ROOT_SPAN, SPAN, TRACE, record, verdict_records
 
 API_KEY = "dd-test-api-key-do-not-log"
 PATH = "/api/intake/llm-obs/v2/eval-metric"

@@ -18,7 +18,7 @@ from collector_eval.export import delivery
 from collector_eval.export.backends.langfuse import LangfuseBackend, LangfuseConfig, build_langfuse, score_id
 from collector_eval.model import ResultStatus
 from tests.export.backends.fake_http import FakeHttp
-from tests.export.backends.records import END_TRACE, ROOT_SPAN, SPAN, TRACE, record, verdict_records
+from tests.support.records import END_TRACE, METADATA, ROOT_SPAN, SPAN, TRACE, record, verdict_records
 
 PUBLIC, SECRET = "pk-lf-test-public", "sk-lf-test-secret-do-not-log"
 SCORE_FIELDS = {"id", "traceId", "observationId", "sessionId", "name", "value", "dataType", "comment", "metadata"}
@@ -106,17 +106,7 @@ def test_every_result_is_scored_on_its_session_trace_or_observation_with_every_f
     categorical = by_key[("goal_completeness", "CATEGORICAL")]
     assert categorical["value"] == "incomplete" and categorical["id"] == score_id(session, "categorical")
     assert "traceId" not in categorical and categorical["sessionId"] == "sess-42"
-    assert numeric["metadata"] == {
-        "revision": 1,
-        "trigger": "end_span",
-        "tenant": "chat-app",
-        "status": "ok",
-        "evaluator_version": "2",
-        "input_tokens": 120,
-        "output_tokens": 30,
-        "judge_model": "gpt-4o-mini",
-        "passed": False,
-    }
+    assert numeric["metadata"] == METADATA
     trace = by_key[("trajectory", "NUMERIC")]
     assert trace["traceId"] == TRACE and "observationId" not in trace and "sessionId" not in trace
     span = by_key[("toxicity", "CATEGORICAL")]

@@ -10,7 +10,6 @@ them; `make test` runs the rest."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import importlib.util
 import json
 import os
@@ -31,6 +30,8 @@ from collector_eval.export.results import ResultRecord
 from collector_eval.model import Level, ResultStatus
 from tests.support.app import goal_answer, make_provider, send_session
 from tests.support.config import free_port
+from tests.support.records import METADATA
+from tests.support.records import record as result_record
 from tests.support.spans import attrs_of, end_span, llm_span, request, span, trace_id
 
 # The tests that start Phoenix.
@@ -148,33 +149,16 @@ class Session:
         return [self.root, self.llm, self.end]
 
     def record(self, level: Level = Level.SESSION, **overrides) -> ResultRecord:
+        """records.record() on this session's subject of that level: the span that ended it, the
+        turn's trace (its root span) or the LLM call."""
         subject = {
             Level.SESSION: (self.end.trace_id, self.end.span_id),
             Level.TRACE: (self.trace, self.root.span_id),
             Level.SPAN: (self.trace, self.llm.span_id),
         }[level]
-        base = ResultRecord(
-            level=level,
-            session_id=self.session_id,
-            tenant="receiver-test",
-            trace_id=subject[0].hex(),
-            span_id=subject[1].hex(),
-            name="goal_completeness",
-            status=ResultStatus.OK,
-            score=0.5,
-            label="incomplete",
-            passed=False,
-            explanation="One of two goals was left unresolved.",
-            error_type=None,
-            annotator_kind="LLM",
-            revision=1,
-            trigger="end_span",
-            judge_model="gpt-4o-mini",
-            input_tokens=120,
-            output_tokens=30,
-            evaluator_version="2",
+        return result_record(
+            level=level, session_id=self.session_id, trace_id=subject[0].hex(), span_id=subject[1].hex(), **overrides
         )
-        return dataclasses.replace(base, **overrides)
 
 
 def backend_for(phoenix: Phoenix, **cfg) -> PhoenixBackend:
@@ -224,17 +208,7 @@ def test_a_session_result_is_a_session_annotation_with_label_score_and_explanati
         "explanation": "One of two goals was left unresolved.",
     }
     assert got["identifier"] == s.record().identifier
-    assert got["metadata"] == {
-        "revision": 1,
-        "trigger": "end_span",
-        "tenant": "receiver-test",
-        "status": "ok",
-        "evaluator_version": "2",
-        "input_tokens": 120,
-        "output_tokens": 30,
-        "judge_model": "gpt-4o-mini",
-        "passed": False,
-    }
+    assert got["metadata"] == METADATA
 
 
 @peers

@@ -1,4 +1,5 @@
-"""Result records as a verdict gives them to the backends (export/results.py), for their tests."""
+"""Result records as a verdict gives them to the backends and their outboxes (export/results.py),
+for their tests."""
 
 from __future__ import annotations
 
@@ -37,6 +38,21 @@ def record(**overrides) -> ResultRecord:
         evaluator_version="2",
     )
     return dataclasses.replace(base, **overrides)
+
+
+# The metadata of record() as every backend must send it (ResultRecord.metadata(), spelled out so
+# that a change to it shows here).
+METADATA = {
+    "revision": 1,
+    "trigger": "end_span",
+    "tenant": "chat-app",
+    "status": "ok",
+    "evaluator_version": "2",
+    "input_tokens": 120,
+    "output_tokens": 30,
+    "judge_model": "gpt-4o-mini",
+    "passed": False,
+}
 
 
 def verdict_records() -> list[ResultRecord]:
