@@ -1,12 +1,15 @@
 """A real HTTP server for the backends' tests, on a free port, in the test's own event loop: a
-handler per path, and a script of answers (status, headers) it gives first, before the handler,
-the way an outage or a rate limit looks to a client."""
+handler for its paths, and a script of answers it gives first, before the handler, the way an
+outage, a rate limit or a refusal looks to a client. It keeps every request it was sent."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -15,29 +18,71 @@ from tests.support.config import free_port
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+@dataclass
+class Received:
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class _Scripted:
+    path: str | None  # None: any path
+    status: int
+    headers: dict[str, str]
+    body: str | None  # None: a JSON message
+
+
 class FakeHttp:
-    def __init__(self, path: str, handler: Handler):
-        self.path = path
+    def __init__(self, paths: str | list[str], handler: Handler):
+        self.paths = [paths] if isinstance(paths, str) else paths
         self._handler = handler
-        self.script: list[tuple[int, dict[str, str]]] = []
-        self.requests = 0  # every request, scripted answers included
+        self.script: list[_Scripted] = []
+        self.received: list[Received] = []  # every request, scripted answers included
+        self.delay_s = 0.0  # before every answer, the way a slow server looks
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def answer_first(self, status: int, times: int = 1, headers: dict[str, str] | None = None) -> None:
-        self.script += [(status, headers or {})] * times
+    @property
+    def requests(self) -> int:
+        return len(self.received)
+
+    def answer_first(
+        self,
+        status: int,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+        body: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        """Answer the next `times` requests (to path only, when given) with status before the handler."""
+        self.script += [_Scripted(path, status, headers or {}, body)] * times
+
+    def _next_scripted(self, path: str) -> _Scripted | None:
+        for i, scripted in enumerate(self.script):
+            if scripted.path in (None, path):
+                return self.script.pop(i)
+        return None
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        self.requests += 1
-        if self.script:
-            status, headers = self.script.pop(0)
-            await request.read()
-            return web.json_response({"message": "scripted"}, status=status, headers=headers)
-        return await self._handler(request)
+        self.received.append(Received(request.path, dict(request.query), dict(request.headers), await request.read()))
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        scripted = self._next_scripted(request.path)
+        if scripted is None:
+            return await self._handler(request)
+        if scripted.body is None:
+            return web.json_response({"message": "scripted"}, status=scripted.status, headers=scripted.headers)
+        return web.Response(status=scripted.status, headers=scripted.headers, text=scripted.body)
 
     async def __aenter__(self) -> FakeHttp:
         app = web.Application()
-        app.router.add_post(self.path, self._handle)
+        for path in self.paths:
+            app.router.add_post(path, self._handle)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()

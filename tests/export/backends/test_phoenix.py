@@ -28,6 +28,7 @@ from collector_eval.export.backends.phoenix import PhoenixBackend, PhoenixConfig
 from collector_eval.export.delivery import Outcome, deliver
 from collector_eval.export.results import ResultRecord
 from collector_eval.model import Level, ResultStatus
+from tests.export.backends.fake_http import FakeHttp
 from tests.support.app import goal_answer, make_provider, send_session
 from tests.support.config import free_port
 from tests.support.records import METADATA
@@ -493,40 +494,15 @@ def test_through_the_service_a_judged_session_is_annotated_in_phoenix(phoenix, s
 # --- answers a real Phoenix rarely gives, from a scripted server ---------------------------------
 
 
-class ScriptedPhoenix:
-    """POST /v1/{session,trace,span}_annotations: answers from a script per path, then 200 with the
-    ids Phoenix gives; records every request (path, query, headers, body)."""
+class ScriptedPhoenix(FakeHttp):
+    """POST /v1/{session,trace,span}_annotations: the scripted answers first (answer_first(...,
+    path=...)), then 200 with the ids Phoenix gives."""
 
     def __init__(self):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.script: dict[str, list[tuple[int, dict[str, str], str]]] = {}
-        self.requests: list[tuple[str, dict, dict, dict]] = []
-        self.delay_s = 0.0
+        super().__init__([f"/v1/{kind}_annotations" for kind in ("session", "trace", "span")], self._annotations)
 
-    def answer_first(self, path: str, status: int, headers: dict[str, str] | None = None, body: str = "") -> None:
-        self.script.setdefault(path, []).append((status, headers or {}, body))
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        self.requests.append((request.path, dict(request.query), dict(request.headers), await request.json()))
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
-        if self.script.get(request.path):
-            status, headers, body = self.script[request.path].pop(0)
-            return web.Response(status=status, headers=headers, text=body)
+    async def _annotations(self, request: web.Request) -> web.Response:
         return web.json_response({"data": [{"id": "QW5ub3RhdGlvbjox"}]})
-
-    async def __aenter__(self) -> ScriptedPhoenix:
-        app = web.Application()
-        for kind in ("session", "trace", "span"):
-            app.router.add_post(f"/v1/{kind}_annotations", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self._runner.cleanup()
 
 
 def scripted(test, **cfg):
@@ -549,22 +525,22 @@ def test_requests_carry_the_bearer_key_sync_true_and_one_request_per_level():
 
     async def test(server, backend):
         assert (await backend.attempt(records)).delivered
-        return server.requests
+        return server.received
 
     requests = scripted(test)
-    assert [path for path, *_ in requests] == [
+    assert [r.path for r in requests] == [
         "/v1/session_annotations",
         "/v1/trace_annotations",
         "/v1/span_annotations",
     ]
-    for _, query, headers, _ in requests:
-        assert query == {"sync": "true"}
-        assert headers["Authorization"] == "Bearer s3cret-key"
-        assert headers["Content-Type"] == "application/json"
-    assert [a["name"] for a in requests[0][3]["data"]] == ["goal_completeness", "other"]
-    assert requests[1][3]["data"] == [annotation(records[2])]
-    assert requests[1][3]["data"][0]["trace_id"] == s.trace.hex()
-    assert requests[2][3]["data"][0]["span_id"] == s.llm.span_id.hex()
+    for r in requests:
+        assert r.query == {"sync": "true"}
+        assert r.headers["Authorization"] == "Bearer s3cret-key"
+        assert r.headers["Content-Type"] == "application/json"
+    assert [a["name"] for a in requests[0].json()["data"]] == ["goal_completeness", "other"]
+    assert requests[1].json()["data"] == [annotation(records[2])]
+    assert requests[1].json()["data"][0]["trace_id"] == s.trace.hex()
+    assert requests[2].json()["data"][0]["span_id"] == s.llm.span_id.hex()
 
 
 def test_an_older_revision_than_one_written_is_taken_without_a_request():
@@ -575,12 +551,12 @@ def test_an_older_revision_than_one_written_is_taken_without_a_request():
         stale = await backend.attempt([s.record(revision=2), s.record(Level.SPAN, revision=2)])
         mixed = await backend.attempt([s.record(revision=2), s.record(Level.TRACE, revision=2)])
         again = await backend.attempt([s.record(revision=3)])
-        return stale, mixed, again, server.requests
+        return stale, mixed, again, server.received
 
     stale, mixed, again, requests = scripted(test)
     assert stale.delivered and mixed.delivered and again.delivered
     # rev 3 (two levels), then only the trace result of the mixed verdict, then rev 3 again
-    assert [path for path, *_ in requests] == [
+    assert [r.path for r in requests] == [
         "/v1/session_annotations",
         "/v1/span_annotations",
         "/v1/trace_annotations",
@@ -590,7 +566,7 @@ def test_an_older_revision_than_one_written_is_taken_without_a_request():
 
 def test_429_is_retried_after_the_servers_retry_after():
     async def test(server, backend):
-        server.answer_first("/v1/session_annotations", 429, {"Retry-After": "7"})
+        server.answer_first(429, headers={"Retry-After": "7"}, path="/v1/session_annotations")
         first = await backend.attempt([Session("scripted-429").record()])
         return first, await backend.attempt([Session("scripted-429").record()])
 
@@ -602,7 +578,7 @@ def test_429_is_retried_after_the_servers_retry_after():
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 507])
 def test_a_server_error_is_retried_with_backoff(status):
     async def test(server, backend):
-        server.answer_first("/v1/span_annotations", status)
+        server.answer_first(status, path="/v1/span_annotations")
         s = Session("scripted-5xx")
         return await backend.attempt([s.record(), s.record(Level.SPAN)])
 
@@ -612,8 +588,8 @@ def test_a_server_error_is_retried_with_backoff(status):
 
 def test_the_longest_retry_after_of_the_levels_is_honoured():
     async def test(server, backend):
-        server.answer_first("/v1/session_annotations", 503, {"Retry-After": "2"})
-        server.answer_first("/v1/trace_annotations", 429, {"Retry-After": "5"})
+        server.answer_first(503, headers={"Retry-After": "2"}, path="/v1/session_annotations")
+        server.answer_first(429, headers={"Retry-After": "5"}, path="/v1/trace_annotations")
         s = Session("scripted-two-delays")
         return await backend.attempt([s.record(), s.record(Level.TRACE)])
 
@@ -625,7 +601,7 @@ def test_the_longest_retry_after_of_the_levels_is_honoured():
 def test_any_other_4xx_is_refused_naming_the_answer_without_the_key(status):
     async def test(server, backend):
         server.answer_first(
-            "/v1/session_annotations", status, body=f"bad request, Authorization: Bearer s3cret-key ({status})"
+            status, body=f"bad request, Authorization: Bearer s3cret-key ({status})", path="/v1/session_annotations"
         )
         return await backend.attempt([Session("scripted-4xx").record()])
 
@@ -637,9 +613,9 @@ def test_any_other_4xx_is_refused_naming_the_answer_without_the_key(status):
 
 def test_a_refusal_wins_over_a_404_and_a_retry():
     async def test(server, backend):
-        server.answer_first("/v1/session_annotations", 404, body="Sessions with IDs x do not exist.")
-        server.answer_first("/v1/trace_annotations", 503)
-        server.answer_first("/v1/span_annotations", 422, body='{"detail": "bad annotator_kind"}')
+        server.answer_first(404, body="Sessions with IDs x do not exist.", path="/v1/session_annotations")
+        server.answer_first(503, path="/v1/trace_annotations")
+        server.answer_first(422, body='{"detail": "bad annotator_kind"}', path="/v1/span_annotations")
         s = Session("scripted-mixed")
         return await backend.attempt([s.record(), s.record(Level.TRACE), s.record(Level.SPAN)]), backend
 
@@ -653,8 +629,8 @@ def test_a_404_beside_a_server_error_is_retried_and_its_window_starts():
 
     async def test(server, backend):
         backend._clock = clock  # noqa: SLF001
-        server.answer_first("/v1/session_annotations", 404)
-        server.answer_first("/v1/trace_annotations", 503, {"Retry-After": "1"})
+        server.answer_first(404, path="/v1/session_annotations")
+        server.answer_first(503, headers={"Retry-After": "1"}, path="/v1/trace_annotations")
         s = Session("scripted-404-and-503")
         return await backend.attempt([s.record(), s.record(Level.TRACE)]), backend
 
