@@ -4,21 +4,11 @@ while first."""
 
 from __future__ import annotations
 
-import time
-
 from tests.export.backends.fake_http import InThread
 from tests.export.backends.test_datadog import API_KEY, FakeDatadog
 from tests.export.backends.test_langfuse import PUBLIC, SECRET, FakeLangfuse
 from tests.support.app import goal_answer, make_provider, send_session
-
-
-def wait_until(predicate, timeout_s: float = 30):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition never held")
+from tests.support.control import wait_until
 
 
 def test_a_verdict_reaches_langfuse_and_datadog_once_each_through_an_outage(service, judge, sink, monkeypatch):
@@ -37,7 +27,7 @@ def test_a_verdict_reaches_langfuse_and_datadog_once_each_through_an_outage(serv
         send_session(make_provider("chat-app", svc.endpoint), "sess-backends")
         sink.wait_for(lambda s: len(s.carriers()) == 1)
         ((_, _, carrier),) = sink.carriers()  # a child of the span that ended the session
-        wait_until(lambda: langfuse.scores and datadog.metrics)
+        wait_until(lambda: langfuse.scores and datadog.metrics, timeout_s=30)
         scores = list(langfuse.scores.values())
         assert all(s["sessionId"] == "sess-backends" for s in scores)
         assert {s["name"] for s in scores} == {"goal_completeness"}
