@@ -49,12 +49,13 @@ test-faults: $(STAMP) redis-server
 proto: $(STAMP)
 	$(BIN)/python proto/generate.py .
 
-# make bench: every benchmark under bench/ (common.py holds their helpers), each printing one JSON line;
-# ingest a second time on a 3-node Redis Cluster.
+# make bench: every benchmark under bench/ (common.py holds their helpers), each printing JSON lines
+# (ingest one per request shape: all four, against parse-and-drop and rotel-agent); ingest a second
+# time, one trace per session per request, on a 3-node Redis Cluster.
 .PHONY: bench
 bench: $(STAMP) redis-server
 	@set -e; for f in $(filter-out bench/common.py,$(sort $(wildcard bench/*.py))); do $(BIN)/python $$f; done
-	$(BIN)/python bench/ingest.py --cluster 3
+	$(BIN)/python bench/ingest.py --cluster 3 --shape traces-per-session
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -21,7 +21,6 @@ import os
 import sys
 import time
 
-import grpc
 import redis
 from common import (
     SPANS_PER_BATCH,
@@ -29,10 +28,10 @@ from common import (
     EmbeddedRedis,
     ServiceProcess,
     cpu_seconds,
-    exporters,
     free_port,
     load,
     make_batches,
+    paced,
     process_tree_cpu,
     start_role,
     stop_procs,
@@ -58,57 +57,6 @@ def probe_max_rate(redis_url: str, batches: list[bytes], seconds: float, process
         stop_procs([sink])
     wall = through["elapsed"] + (time.monotonic() - t_end)
     return {"spans_per_s": through["spans"] / wall, "refused_requests": through["refused_requests"]}
-
-
-async def paced(endpoint: str, batches: list[bytes], rate: float, warmup_s: float, seconds: float) -> dict:
-    """Open loop: call i is issued at t0 + i / rate. Calls issued in the warm-up are not counted."""
-    channels, calls = exporters(endpoint)
-    for ch in channels:
-        await ch.channel_ready()
-    loop = asyncio.get_running_loop()
-    latencies: list[float] = []
-    from_schedule: list[float] = []
-    errors: dict[str, int] = {}
-    acknowledged = 0
-    warm = int(rate * warmup_s)
-    total = warm + int(rate * seconds)
-    t0 = loop.time() + 0.05
-
-    async def one(i: int, scheduled: float) -> None:
-        nonlocal acknowledged
-        issued = loop.time()
-        try:
-            await calls[i % len(calls)](batches[i % len(batches)], timeout=30)
-        except grpc.aio.AioRpcError as exc:
-            errors[exc.code().name] = errors.get(exc.code().name, 0) + 1
-            return
-        done = loop.time()
-        acknowledged += 1
-        if i >= warm:
-            latencies.append(done - issued)
-            from_schedule.append(done - scheduled)
-
-    tasks = []
-    for i in range(total):
-        scheduled = t0 + i / rate
-        delay = scheduled - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        if i == warm:
-            measured_start = loop.time()
-        tasks.append(asyncio.create_task(one(i, scheduled)))
-    sent_until = loop.time()
-    await asyncio.gather(*tasks)
-    for ch in channels:
-        await ch.close()
-    return {
-        "latencies": latencies,
-        "from_schedule": from_schedule,
-        "errors": errors,
-        "requests": total - warm,
-        "acknowledged_all": acknowledged,
-        "elapsed": sent_until - measured_start,
-    }
 
 
 def main() -> None:

@@ -1,8 +1,26 @@
 """Ingest benchmark: spans/s through collector-eval (Redis buffering and forwarding on, downstream a
-sink that drops) against a parse-and-drop OTLP/gRPC receiver, in the same run with the same load.
+sink that drops) against a parse-and-drop OTLP/gRPC receiver (the Python ceiling) and rotel-agent
+forwarding to the same sink, in the same run with the same load generator and requests, for each
+request shape; then collector-eval's acknowledgement latency at half of its maximum rate.
 
-Prints one JSON line of figures. Usage: python bench/ingest.py [--seconds 10] [--concurrency 16]
-[--cluster 3] (a Redis Cluster of that many primaries on loopback instead of one redis-server)
+Prints one JSON line of figures per shape. Usage: python bench/ingest.py [--shape SHAPE|all]
+[--seconds 6] [--concurrency 16] [--processes N] [--cluster 3] (a Redis Cluster of that many primaries
+on loopback instead of one redis-server)
+
+Shapes (512-span requests over 100 sessions, OpenInference-like LLM spans; bench/common.py SHAPES):
+one-span-traces, few-spans-per-trace, traces-per-session, root-only-id.
+
+Each shape, with one redis-server, one drop sink (it counts the requests and spans it gets) and one
+rotel-agent for the whole run:
+1. the parse-and-drop receiver takes the closed-loop load (16 calls in flight over 8 connections) for
+   --seconds;
+2. rotel-agent takes it for --seconds, forwarding to the sink; its rate counts the time until every
+   span it acknowledged has reached the sink;
+3. a fresh collector-eval takes it for --seconds, the same way (then it is stopped gracefully and Redis
+   emptied);
+4. a fresh collector-eval gets the same requests from a paced open-loop sender at --load-fraction
+   (0.5) of the rate step 3 found, 1 s of warm-up then --seconds measured, and each call's latency
+   from issue to acknowledgement is recorded.
 """
 
 from __future__ import annotations
@@ -11,301 +29,282 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import grpc
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
+import redis
+from common import (
+    SESSIONS,
+    SHAPES,
+    SPANS_PER_BATCH,
+    CpuMeter,
+    EmbeddedRedis,
+    LineReader,
+    ServiceProcess,
+    cpu_seconds,
+    drop_server,
+    free_port,
+    load,
+    make_batches,
+    paced,
+    stop_procs,
+    summary_ms,
+    tree_cpu,
+    wait_port,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT)]
+from tests.support.redis_cluster import EmbeddedCluster
 
-from collector_eval.store.server import EmbeddedRedis  # noqa: E402
-from tests.support.redis_cluster import EmbeddedCluster  # noqa: E402
-
-METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-SPANS_PER_BATCH = 512
-SESSIONS = 100
-CONNECTIONS = 8
+BATCHES = 50  # distinct requests per shape, sent in a loop
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def rotel_agent_binary() -> Path:
+    """The rotel-agent binary of the `rotel` wheel, installed with pip if missing."""
+    try:
+        import rotel
+    except ImportError:
+        subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", "rotel>=0.0.1a15"])
+        import rotel
+    return Path(rotel.__file__).resolve().parent / "rotel-agent"
 
 
-def make_batches(count: int) -> list[bytes]:
-    """Batches of 512 spans over 100 sessions, shaped like OpenInference LLM spans."""
-    rnd = random.Random(7)
-    batches = []
-    for b in range(count):
-        req = ExportTraceServiceRequest()
-        rs = req.resource_spans.add()
-        rs.resource.attributes.append(KeyValue(key="service.name", value=AnyValue(string_value="bench-app")))
-        ss = rs.scope_spans.add()
-        ss.scope.name = "openinference.instrumentation.openai"
-        traces = {s: rnd.randbytes(16) for s in range(SESSIONS)}
-        for i in range(SPANS_PER_BATCH):
-            session = i % SESSIONS
-            span = ss.spans.add(
-                trace_id=traces[session],
-                span_id=rnd.randbytes(8),
-                name="ChatCompletion",
-                kind=3,
-                start_time_unix_nano=1_700_000_000_000_000_000 + i,
-                end_time_unix_nano=1_700_000_000_100_000_000 + i,
-            )
-            attrs = {
-                "session.id": f"bench-session-{b % 50}-{session}",
-                "openinference.span.kind": "LLM",
-                "llm.model_name": "gpt-4o-mini",
-                "llm.input_messages.0.message.role": "user",
-                "llm.input_messages.0.message.content": f"question {i} " + "lorem ipsum " * 8,
-                "llm.output_messages.0.message.role": "assistant",
-                "llm.output_messages.0.message.content": f"answer {i} " + "dolor sit amet " * 8,
-                "llm.token_count.prompt": 40,
-                "llm.token_count.completion": 30,
-            }
-            for k, v in attrs.items():
-                value = AnyValue(int_value=v) if isinstance(v, int) else AnyValue(string_value=v)
-                span.attributes.append(KeyValue(key=k, value=value))
-        batches.append(req.SerializeToString())
-    return batches
-
-
-async def serve_until_sigterm(port: int, export) -> None:
-    """An OTLP/gRPC TraceService whose Export is export(raw bytes, context), until SIGTERM."""
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 << 20)])
-    server.add_generic_rpc_handlers(
+def start_rotel(sink_port: int, workdir: Path) -> tuple[subprocess.Popen, int]:
+    """rotel-agent receiving OTLP/gRPC and forwarding it over OTLP/gRPC to the sink with its default
+    batching (8192 spans or 200 ms) and no compression, like collector-eval's default exporter (rotel's
+    own default is gzip). Its command line is tests/e2e/test_pipeline.py's RotelAgent's."""
+    port = free_port()
+    log = (workdir / "rotel-agent.log").open("wb")
+    proc = subprocess.Popen(
         [
-            grpc.method_handlers_generic_handler(
-                "opentelemetry.proto.collector.trace.v1.TraceService",
-                {
-                    "Export": grpc.unary_unary_rpc_method_handler(
-                        export, None, ExportTraceServiceResponse.SerializeToString
-                    )
-                },
-            )
-        ]
-    )
-    server.add_insecure_port(f"127.0.0.1:{port}")
-    await server.start()
-    await stop.wait()
+            str(rotel_agent_binary()), "start",
+            "--otlp-grpc-endpoint", f"127.0.0.1:{port}",
+            "--otlp-http-endpoint", f"127.0.0.1:{free_port()}",  # its default, 4318, may be taken
+            "--exporter", "otlp",
+            "--otlp-exporter-endpoint", f"http://127.0.0.1:{sink_port}",
+            "--otlp-exporter-protocol", "grpc",
+            "--otlp-exporter-compression", "none",
+            "--pid-file", str(workdir / "rotel-agent.pid"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    log.close()
+    wait_port(port, 20)
+    if proc.poll() is not None:
+        raise RuntimeError(f"rotel-agent exited with {proc.returncode}: {(workdir / 'rotel-agent.log').read_text()}")
+    return proc, port
 
 
-async def drop_server(port: int, parse: bool) -> None:
-    """A downstream that answers at once; with parse=True it decodes each request first. Prints how
-    many requests it took when terminated."""
-    received = 0
+class Sink:
+    """The drop sink (this file's --role sink), asked for its request and span counts by SIGUSR1."""
 
-    async def export(raw: bytes, context) -> ExportTraceServiceResponse:
-        nonlocal received
-        if parse:
-            ExportTraceServiceRequest.FromString(raw)
-        received += 1
-        return ExportTraceServiceResponse()
-
-    await serve_until_sigterm(port, export)
-    print(received, flush=True)
-
-
-def exporters(endpoint: str, connections: int = CONNECTIONS):
-    """Export callables over several connections, as several clients would open: a server sharing its
-    port across processes balances connections, not calls. grpc.use_local_subchannel_pool keeps them
-    apart."""
-    channels = [
-        grpc.aio.insecure_channel(
-            endpoint, options=[("grpc.max_send_message_length", 64 << 20), ("grpc.use_local_subchannel_pool", 1)]
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--role", "sink", "--port", str(self.port)],
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
         )
-        for _ in range(connections)
-    ]
-    calls = [
-        ch.unary_unary(METHOD, request_serializer=None, response_deserializer=ExportTraceServiceResponse.FromString)
-        for ch in channels
-    ]
-    return channels, calls
+        self._lines = LineReader(self.proc)
+        wait_port(self.port)
+
+    def counts(self) -> tuple[int, int]:
+        self.proc.send_signal(signal.SIGUSR1)
+        line = self._lines.get(10)
+        if line is None:
+            raise RuntimeError("the sink did not answer")
+        requests, spans = line.split()
+        return int(requests), int(spans)
+
+    def wait_for(self, spans: int, timeout_s: float) -> tuple[int, int]:
+        """Polls until the sink has at least `spans` spans (or timeout_s passed); its last counts."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            got = self.counts()
+            if got[1] >= spans or time.monotonic() > deadline:
+                return got
+            time.sleep(0.02)
 
 
-async def load(endpoint: str, batches: list[bytes], seconds: float, concurrency: int) -> dict:
-    channels, exports = exporters(endpoint)
-    for ch in channels:
-        await ch.channel_ready()
-    sent = 0
-    acked_requests = 0
-    refused = 0
-    deadline = time.monotonic() + seconds
-
-    async def worker(offset: int) -> None:
-        nonlocal sent, refused, acked_requests
-        export = exports[offset % CONNECTIONS]
-        i = offset
-        while time.monotonic() < deadline:
-            try:
-                await export(batches[i % len(batches)], timeout=30)
-                sent += SPANS_PER_BATCH
-                acked_requests += 1
-            except grpc.aio.AioRpcError:
-                refused += 1
-                await asyncio.sleep(0.05)
-            i += concurrency
-
-    start = time.monotonic()
-    await asyncio.gather(*(worker(k) for k in range(concurrency)))
-    elapsed = time.monotonic() - start
-    for ch in channels:
-        await ch.close()
-    return {"spans": sent, "requests": acked_requests, "elapsed": elapsed, "refused_requests": refused}
+def flush(redis_server) -> None:
+    ports = redis_server.ports if isinstance(redis_server, EmbeddedCluster) else None
+    if ports:
+        for port in ports:
+            redis.Redis(port=port).flushall()
+    else:
+        redis.Redis.from_url(redis_server.url).flushall()
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def forwarding_run(endpoint: str, sink: Sink, batches: list[bytes], args, pids: dict[str, list[int]]) -> dict:
+    """The closed-loop load on a forwarding receiver: its rate counts the time until the sink has
+    every span it acknowledged. pids: the processes whose CPU to report, by name."""
+    before_requests, before_spans = sink.counts()
+    cpu = {name: sum(tree_cpu(p) for p in ps) for name, ps in pids.items()}
+    load_cpu = time.process_time()
+    run = asyncio.run(load(endpoint, batches, args.seconds, args.concurrency))
+    load_cpu = time.process_time() - load_cpu
+    t_end = time.monotonic()
+    requests, spans = sink.wait_for(before_spans + run["spans"], 60)
+    wall = run["elapsed"] + time.monotonic() - t_end
+    figures = {
+        "spans_per_s": round(run["spans"] / wall),
+        "acknowledged_requests": run["requests"],
+        "forwarded_requests": requests - before_requests,
+        "acknowledged_spans": run["spans"],
+        "forwarded_spans": spans - before_spans,
+        "refused_requests": run["refused_requests"],
+        "drain_s": round(wall - run["elapsed"], 2),
+    }
+    for name, ps in pids.items():
+        figures[f"{name}_cpu_cores"] = round((sum(tree_cpu(p) for p in ps) - cpu[name]) / wall, 2)
+    figures["load_generator_cpu_cores"] = round(load_cpu / run["elapsed"], 2)
+    return figures
 
 
-def process_tree_cpu(pid: int) -> float:
-    """CPU seconds of a process and its direct children (the service's extra processes)."""
-    total = cpu_seconds(pid)
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    total += cpu_seconds(int(entry.name))
-            except (OSError, IndexError):
-                continue
-    return total
+def run_shape(shape: str, args, redis_server, redis_pids: list[int], sink: Sink, parse_sink, rotel) -> dict:
+    batches = make_batches(BATCHES, shape)
+    meter = CpuMeter()
 
+    # 1. parse and drop: what receiving and decoding costs in Python's gRPC, nothing more.
+    parse_cpu, load_cpu = cpu_seconds(parse_sink.pid), time.process_time()
+    base = asyncio.run(load(f"127.0.0.1:{args.parse_port}", batches, args.seconds, args.concurrency))
+    parse_cpu, load_cpu = cpu_seconds(parse_sink.pid) - parse_cpu, time.process_time() - load_cpu
+    parse_and_drop = {
+        "spans_per_s": round(base["spans"] / base["elapsed"]),
+        "refused_requests": base["refused_requests"],
+        "receiver_cpu_cores": round(parse_cpu / base["elapsed"], 2),
+        "cpu_ms_per_request": round(parse_cpu * 1000 / max(base["requests"], 1), 2),
+        "load_generator_cpu_cores": round(load_cpu / base["elapsed"], 2),
+    }
 
-def stop_procs(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    # 2. rotel-agent forwarding to the sink.
+    rotel_proc, rotel_port = rotel
+    rotel_figures = forwarding_run(
+        f"127.0.0.1:{rotel_port}", sink, batches, args, {"rotel": [rotel_proc.pid], "sink": [sink.proc.pid]}
+    )
 
+    # 3. collector-eval's maximum rate, on a fresh service and an empty Redis.
+    overrides = {"processes": args.processes}
+    service = ServiceProcess(redis_server.url, sink.port, overrides).start()
+    try:
+        service_figures = forwarding_run(
+            service.endpoint,
+            sink,
+            batches,
+            args,
+            {"service": [service.pid], "redis": redis_pids, "sink": [sink.proc.pid]},
+        )
+    finally:
+        service.stop()  # graceful: drains what is left
+    flush(redis_server)
 
-def wait_port(port: int, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {port}")
+    # 4. acknowledgement latency at half of that rate, on a fresh service.
+    max_rate = service_figures["spans_per_s"]
+    rate = max_rate * args.load_fraction / SPANS_PER_BATCH  # requests/s
+    service = ServiceProcess(redis_server.url, sink.port, overrides).start()
+    before = sink.counts()
+    try:
+        cpu = [tree_cpu(service.pid), sum(map(cpu_seconds, redis_pids))]
+        t0 = time.monotonic()
+        half = asyncio.run(paced(service.endpoint, batches, rate, args.warmup_seconds, args.seconds))
+        wall = time.monotonic() - t0
+        cpu = [tree_cpu(service.pid) - cpu[0], sum(map(cpu_seconds, redis_pids)) - cpu[1]]
+    finally:
+        service.stop()
+    after = sink.counts()
+    flush(redis_server)
+    lat = summary_ms(half["latencies"])
+
+    ratio = lambda a, b: round(a / b, 3) if b else None  # noqa: E731
+    return {
+        "bench": "ingest",
+        "shape": shape,
+        "shape_is": SHAPES[shape],
+        "spans_per_batch": SPANS_PER_BATCH,
+        "sessions": SESSIONS,
+        "batch_bytes": len(batches[0]),
+        "seconds": args.seconds,
+        "concurrency": args.concurrency,
+        "cpu_count": os.cpu_count(),
+        "service_processes": args.processes,
+        "redis_cluster_primaries": args.cluster,
+        "service_spans_per_s": service_figures["spans_per_s"],
+        "parse_and_drop_spans_per_s": parse_and_drop["spans_per_s"],
+        "rotel_spans_per_s": rotel_figures["spans_per_s"],
+        "ratio_to_parse_and_drop": ratio(service_figures["spans_per_s"], parse_and_drop["spans_per_s"]),
+        "ratio_to_rotel": ratio(service_figures["spans_per_s"], rotel_figures["spans_per_s"]),
+        "ack_p50_ms": lat.get("p50_ms"),
+        "ack_p99_ms": lat.get("p99_ms"),
+        "half_load": {
+            "offered_spans_per_s": round(rate * SPANS_PER_BATCH),
+            "offered_requests_per_s": round(rate, 1),
+            "achieved_requests_per_s": round(half["requests"] / half["elapsed"], 1) if half["elapsed"] else None,
+            **{k: v for k, v in lat.items() if k != "count"},
+            "measured_requests": lat["count"],
+            # Counted from when the call was due: the same unless the sender itself fell behind.
+            "from_schedule_p99_ms": summary_ms(half["from_schedule"]).get("p99_ms"),
+            "errors": half["errors"],
+            # Every call of the phase (warm-up included): acknowledged, and forwarded by the graceful stop.
+            "acknowledged_requests": half["acknowledged_all"],
+            "forwarded_requests": after[0] - before[0],
+            "service_cpu_cores": round(cpu[0] / wall, 2),
+            "redis_cpu_cores": round(cpu[1] / wall, 2),
+        },
+        "service": service_figures,
+        "rotel": rotel_figures,
+        "parse_and_drop": parse_and_drop,
+        # Every process of this benchmark, and the rest of the machine during this shape: other
+        # people's work on a shared machine (other_cpu_cores) makes the figures noisy.
+        **meter.read(),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--shape", choices=[*SHAPES, "all"], default="all")
+    parser.add_argument("--seconds", type=float, default=6, help="time of each load (default 6)")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument(
         "--processes", type=int, default=os.cpu_count() or 1, help="service processes (config `processes`)"
     )
     parser.add_argument("--cluster", type=int, default=0, help="run on a Redis Cluster of this many primaries")
+    parser.add_argument("--warmup-seconds", type=float, default=1, help="warm-up of the paced run")
+    parser.add_argument("--load-fraction", type=float, default=0.5, help="paced load, of the service's max rate")
     parser.add_argument("--role", choices=["sink", "parse-sink"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role:
-        asyncio.run(drop_server(args.port, parse=args.role == "parse-sink"))
+        asyncio.run(drop_server(args.port, parse=args.role == "parse-sink", tally=args.role == "sink"))
         return
 
-    batches = make_batches(50)
+    shapes = list(SHAPES) if args.shape == "all" else [args.shape]
+    workdir = Path(tempfile.mkdtemp(prefix="collector-eval-bench-"))
     procs: list[subprocess.Popen] = []
-    redis = EmbeddedCluster(args.cluster) if args.cluster else EmbeddedRedis()
+    redis_server = EmbeddedCluster(args.cluster) if args.cluster else EmbeddedRedis()
     try:
-        redis_url = redis.start()
-        redis_pids = redis.pids if args.cluster else [redis.pid]
-        sink_port, parse_port, service_port = free_port(), free_port(), free_port()
-        for role, port in (("sink", sink_port), ("parse-sink", parse_port)):
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, __file__, "--role", role, "--port", str(port)], stdout=subprocess.PIPE, text=True
-                )
-            )
-        config = Path(tempfile.mkdtemp()) / "bench.yaml"
-        config.write_text(
-            json.dumps(
-                {
-                    "receiver": {"grpc": {"endpoint": f"127.0.0.1:{service_port}", "max_recv_msg_size_mib": 64}},
-                    "redis": {"url": redis_url},
-                    "exporters": {"otlp": {"endpoint": f"127.0.0.1:{sink_port}"}},
-                    "processes": args.processes,
-                }
-            )
+        redis_server.start()
+        redis_pids = list(redis_server.pids) if args.cluster else [redis_server.pid]
+        sink = Sink()
+        procs.append(sink.proc)
+        args.parse_port = free_port()
+        parse_sink = subprocess.Popen(
+            [sys.executable, __file__, "--role", "parse-sink", "--port", str(args.parse_port)],
+            stdout=subprocess.DEVNULL,
         )
-        service = subprocess.Popen(
-            [sys.executable, "-m", "collector_eval.cli", "serve", "--config", str(config), "--log-level", "WARNING"],
-            cwd=ROOT,
-            env={**os.environ, "OPENAI_API_KEY": ""},
-        )
-        procs.append(service)
-        for port in (sink_port, parse_port, service_port):
-            wait_port(port)
-
-        parse_cpu = cpu_seconds(procs[1].pid)
-        baseline = asyncio.run(load(f"127.0.0.1:{parse_port}", batches, args.seconds, args.concurrency))
-        parse_cpu = cpu_seconds(procs[1].pid) - parse_cpu
-        sink = procs[0]
-        cpu_before = [process_tree_cpu(service.pid), sum(map(cpu_seconds, redis_pids)), cpu_seconds(sink.pid)]
-        t0, load_cpu = time.monotonic(), time.process_time()
-        through = asyncio.run(load(f"127.0.0.1:{service_port}", batches, args.seconds, args.concurrency))
-        load_cpu = time.process_time() - load_cpu
-        # The service acknowledges before it forwards: the run ends when everything acknowledged has
-        # reached the sink, which a graceful stop waits for.
-        cpu_mid = [process_tree_cpu(service.pid), sum(map(cpu_seconds, redis_pids)), cpu_seconds(sink.pid)]
-        service.send_signal(signal.SIGTERM)
-        service.wait(120)
-        wall = time.monotonic() - t0
-        cpu_after = cpu_mid[:2] + [cpu_seconds(sink.pid)]
-        sink.send_signal(signal.SIGTERM)
-        forwarded = int(sink.communicate(timeout=30)[0].strip() or 0)
-        service_rate = through["spans"] / wall
-        base_rate = baseline["spans"] / baseline["elapsed"]
-        figures = {
-            "bench": "ingest",
-            "spans_per_batch": SPANS_PER_BATCH,
-            "sessions": SESSIONS,
-            "seconds": args.seconds,
-            "concurrency": args.concurrency,
-            "service_processes": args.processes,
-            "redis_cluster_primaries": args.cluster,
-            "service_spans_per_s": round(service_rate),
-            "parse_and_drop_spans_per_s": round(base_rate),
-            "ratio": round(service_rate / base_rate, 3),
-            # What receiving and decoding a request costs on its own, in Python's gRPC.
-            "parse_and_drop_cpu_ms_per_request": round(parse_cpu * 1000 / max(baseline["requests"], 1), 2),
-            "acknowledged_requests": through["requests"],
-            "forwarded_requests": forwarded,
-            "drain_s": round(wall - through["elapsed"], 2),
-            "service_refused_requests": through["refused_requests"],
-            "service_cpu_cores": round((cpu_mid[0] - cpu_before[0]) / through["elapsed"], 2),
-            "redis_cpu_cores": round((cpu_mid[1] - cpu_before[1]) / through["elapsed"], 2),
-            "sink_cpu_cores": round((cpu_after[2] - cpu_before[2]) / wall, 2),
-            # What the machine spends besides the service: the load generator (this process), the
-            # sink and redis-server share its cores.
-            "load_generator_cpu_cores": round(load_cpu / through["elapsed"], 2),
-            "batch_bytes": len(batches[0]),
-        }
-        print(json.dumps(figures))
+        procs.append(parse_sink)
+        wait_port(args.parse_port)
+        rotel = start_rotel(sink.port, workdir)
+        procs.append(rotel[0])
+        for shape in shapes:
+            print(json.dumps(run_shape(shape, args, redis_server, redis_pids, sink, parse_sink, rotel)), flush=True)
     finally:
         stop_procs(procs)
-        redis.stop()
+        redis_server.stop()
 
 
 if __name__ == "__main__":
