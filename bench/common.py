@@ -370,9 +370,12 @@ async def paced(endpoint: str, batches: list[bytes], rate: float, warmup_s: floa
 # --- processes -----------------------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int, reaped_children: bool = False) -> float:
+    """CPU seconds of a process (user and system), with reaped_children those of its children that
+    have exited and been waited for too."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if reaped_children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def process_tree_cpu(pid: int) -> float:
@@ -453,12 +456,13 @@ def _children() -> dict[int, list[int]]:
 
 
 def tree_cpu(pid: int) -> float:
-    """CPU seconds of a process and all its living descendants."""
+    """CPU seconds of a process and all its descendants, living or exited (and waited for: a service
+    stopped during a measurement counts)."""
     tree, total, todo = _children(), 0.0, [pid]
     while todo:
         p = todo.pop()
         try:
-            total += cpu_seconds(p)
+            total += cpu_seconds(p, reaped_children=True)
         except (OSError, IndexError, ValueError):
             continue
         todo += tree.get(p, [])
