@@ -47,7 +47,7 @@ class TraceReceiver(SignalReceiver):
         except ValueError as exc:  # bytes protobuf tolerates but the span slicer cannot follow
             self.stats.refused_invalid += 1
             raise Refused(Refusal.INVALID, f"cannot split the request into spans: {exc}") from None
-        accepted = sum(c.span_count for c in routed.chunks.values())
+        accepted = routed.span_count
         rejected = routed.rejected
         try:
             self.reserve()
@@ -62,17 +62,15 @@ class TraceReceiver(SignalReceiver):
             raise
         self.stats.spans += accepted
         self.stats.rejected_spans += rejected.count
-        self.stats.sessions += len({c.session for c in routed.chunks.values() if c.session is not None})
+        self.stats.sessions += len(routed.sessions)
         if rejected.count:
             return self.spec.partial(rejected.count, rejected.message)
         return ExportTraceServiceResponse()
 
     def _count_unavailable(self, routed: Routed) -> None:
-        self.stats.refused_unavailable_spans += routed.rejected.count + sum(
-            c.span_count for c in routed.chunks.values()
-        )
+        self.stats.refused_unavailable_spans += routed.rejected.count + routed.span_count
 
 
 def _without_rejected(routed: Routed) -> bytes:
     # TracesData and ExportTraceServiceRequest share their wire layout: chunks concatenate into a request.
-    return b"".join(chunk.payload() for chunk in routed.chunks.values())
+    return b"".join(chunk.payload() for chunk in routed.chunks())

@@ -75,41 +75,36 @@ class SessionBuffer:
         """Buffer every chunk and schedule ended sessions; returns how many sessions were scheduled."""
         keys = self._keys
         writes: dict[int, _ShardWrite] = {}
-        sessions: dict[SessionKey, list] = {}
         fields = _chunk_fields(SPANS)
-        for chunk in routed.chunks.values():
-            if chunk.session is not None:
-                sessions.setdefault(chunk.session, []).append(chunk)
-                continue
-            key = keys.trace(chunk.trace_id)
-            field, payload = next(fields), self._pack(chunk.payload())
+        for orphan in routed.orphans.values():
+            key = keys.trace(orphan.trace_id)
+            field, payload = next(fields), self._pack(orphan.payload())
             command = [b"HSET", key, field, payload]
-            if chunk.end_spans:
-                command += (b"end_span", chunk.end_spans[-1].trace_id + chunk.end_spans[-1].span_id)
-            write = _shard_write(writes, keys.trace_shard(chunk.trace_id))
+            if orphan.end_spans:
+                command += (b"end_span", orphan.end_spans[-1].trace_id + orphan.end_spans[-1].span_id)
+            write = _shard_write(writes, keys.trace_shard(orphan.trace_id))
             write.commands.append(command)
             write.orphan_keys.append(key)
-            write.orphans.append(_CHUNK.pack(len(field), field, chunk.span_count, len(payload)))
-        for session, chunks in sessions.items():
+            write.orphans.append(_CHUNK.pack(len(field), field, orphan.span_count, len(payload)))
+        for session, chunk in routed.sessions.items():
             home = keys.shard_of(session)
             write = _shard_write(writes, home)
             key, member = keys.session(session), session_member(session).encode()
+            field, payload = next(fields), self._pack(chunk.payload())
+            # One field for all the session's spans of the request, one per trace they are in.
+            command = [b"HSET", key, field, payload, b"id_attribute", chunk.id_attribute.encode()]
             section_keys = [key]
-            blob = [_bytes(member), _u32(len(chunks))]
-            id_attribute = chunks[0].id_attribute.encode()
-            for chunk in chunks:
-                field, payload = next(fields), self._pack(chunk.payload())
-                write.commands.append(
-                    [b"HSET", key, field, payload, b"t:" + chunk.trace_id, b"1", b"id_attribute", id_attribute]
-                )
-                trace_shard, trace_key = keys.trace_shard(chunk.trace_id), keys.trace(chunk.trace_id)
-                here = trace_shard is home
-                blob.append(_SESSION_CHUNK.pack(len(field), field, chunk.span_count, len(payload), here))
-                if here:
+            for trace_id in chunk.trace_ids:
+                command += (b"t:" + trace_id, b"1")
+                trace_shard, trace_key = keys.trace_shard(trace_id), keys.trace(trace_id)
+                if trace_shard is home:
                     section_keys.append(trace_key)
                 else:  # on a Cluster, most traces: their hash is joined from its own shard
                     _shard_write(writes, trace_shard).joins.append((trace_key, member))
-            ends = [e.trace_id + e.span_id for c in chunks for e in c.end_spans]
+            write.commands.append(command)
+            blob = [_bytes(member), _u32(1), _CHUNK.pack(len(field), field, chunk.span_count, len(payload))]
+            blob.append(_u32(len(section_keys) - 1))
+            ends = [e.trace_id + e.span_id for e in chunk.end_spans]
             blob += (_u32(len(ends)), *map(_bytes, ends))
             write.sessions.append((section_keys, blob))
         replies = await self._store_shards(list(writes.values()))
@@ -121,7 +116,8 @@ class SessionBuffer:
             for member, end in handed:
                 session = parse_session_member(member)
                 write = _shard_write(handovers, keys.shard_of(session))
-                write.sessions.append(([keys.session(session)], [_bytes(member), _u32(0), _u32(1), _bytes(end)]))
+                handover = [_bytes(member), _u32(0), _u32(0), _u32(1), _bytes(end)]  # no chunk, no trace: an end
+                write.sessions.append(([keys.session(session)], handover))
             replies = await self._store_shards(list(handovers.values()))
             scheduled += sum(int(r[0]) for r in replies)
         return scheduled
@@ -419,10 +415,8 @@ def _chunk_fields(kind: bytes) -> Iterator[bytes]:
         yield stamp + n.to_bytes(4, "big")
 
 
-# A chunk in STORE_REQUEST's blob: its field, span and byte counts; a session's chunk adds whether its
-# trace hash is in the session's shard.
+# A chunk in STORE_REQUEST's blob: its field, span and byte counts.
 _CHUNK = struct.Struct(">I17sII")
-_SESSION_CHUNK = struct.Struct(">I17sII?")
 
 
 def _u32(n: int) -> bytes:

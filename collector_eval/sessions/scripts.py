@@ -18,11 +18,12 @@ from collector_eval.store.client import Client
 # all the rest.
 #
 # KEYS: the shard's due set, idle set and max-duration set; one trace hash per orphan chunk; per
-# session its hash followed by the trace hashes of its chunks that live in this shard; then the trace
-# hashes in this shard of chunks whose session lives in another ("joins"). ARGV: due time, max spans,
+# session its hash followed by the hashes of its traces that live in this shard; then the trace
+# hashes in this shard of traces whose session lives in another ("joins"). ARGV: due time, max spans,
 # max bytes, session ttl, orphan ttl, now, late-spans re-evaluation (1 or 0), idle timeout, max
 # duration (0: off), and a packed blob (see buffer.store) naming each chunk's field, span and byte
-# counts, whether its trace hash is in this shard, the end spans, and the session of each join.
+# counts (a session gets one chunk per request; none when only an end span is handed over), how many
+# of a session's trace hashes follow its own, its end spans, and the session of each join.
 #
 # A session is one hash: its chunks (fields "c..."), its traces ("t:<trace id>"), the end span, the
 # trigger that scheduled it, its revision (raised by the worker that judges it), judged_n (the counter
@@ -42,7 +43,6 @@ local session_ttl, orphan_ttl, now = tonumber(ARGV[4]), tonumber(ARGV[5]), tonum
 local reevaluate, idle, max_duration = ARGV[7] == '1', tonumber(ARGV[8]), tonumber(ARGV[9])
 local blob, pos = ARGV[10], 1
 local function u32() local v; v, pos = struct.unpack('>I4', blob, pos); return v end
-local function u8() local v; v, pos = struct.unpack('>B', blob, pos); return v end
 local function str() local v; v, pos = struct.unpack('>I4c0', blob, pos); return v end
 local function extend(key, ttl)
   if redis.call('TTL', key) < ttl * 0.9 then redis.call('EXPIRE', key, ttl) end
@@ -78,12 +78,10 @@ for s = 1, u32() do
   k = k + 1
   local member = str()
   local ends = {}
-  for c = 1, u32() do
-    count_chunk(key)
-    if u8() == 1 then
-      ends[#ends + 1] = join(KEYS[k])
-      k = k + 1
-    end
+  for c = 1, u32() do count_chunk(key) end
+  for t = 1, u32() do
+    ends[#ends + 1] = join(KEYS[k])
+    k = k + 1
   end
   for e = 1, u32() do ends[#ends + 1] = str() end
   local ended = false
