@@ -96,7 +96,7 @@ class SessionBuffer:
             section_keys = [key]
             for trace_id in chunk.trace_ids:
                 command += (b"t:" + trace_id, b"1")
-                trace_shard, trace_key = keys.trace_shard(trace_id), keys.trace(trace_id)
+                trace_key, trace_shard = keys.trace_with_shard(trace_id)
                 if trace_shard is home:
                     section_keys.append(trace_key)
                 else:  # on a Cluster, most traces: their hash is joined from its own shard

