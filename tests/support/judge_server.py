@@ -40,6 +40,36 @@ JSON_SCHEMA_REJECTED = HttpError(
     },
 )
 
+# How other servers refuse a response_format type they lack, whatever the status: what a judge must
+# read as "ask in another mode", not as a fault. The pydantic error is the one a request with
+# {"type": "json_schema"} gets where the field is typed Literal["text", "json_object"].
+_LITERAL_ERROR = {
+    "type": "literal_error",
+    "loc": ["body", "response_format", "type"],
+    "msg": "Input should be 'text' or 'json_object'",
+    "input": "json_schema",
+    "ctx": {"expected": "'text' or 'json_object'"},
+}
+# llama-cpp-python's server: its route handler turns the validation error into a 500 (llama_cpp/server/errors.py).
+LLAMA_CPP_PYTHON_REFUSAL = HttpError(
+    500,
+    {
+        "error": {
+            "message": "1 validation error:\n  " + repr(_LITERAL_ERROR),
+            "type": "internal_server_error",
+            "param": None,
+            "code": None,
+        }
+    },
+)
+# vLLM-style: a 400 whose message is the validation error, at the top level of the body.
+VALIDATION_400_REFUSAL = HttpError(
+    400,
+    {"object": "error", "message": repr([_LITERAL_ERROR]), "type": "BadRequestError", "param": None, "code": 400},
+)
+# FastAPI's default answer to a request that fails validation.
+VALIDATION_422_REFUSAL = HttpError(422, {"detail": [_LITERAL_ERROR]})
+
 CONTEXT_LENGTH_EXCEEDED = HttpError(
     400,
     {
@@ -73,6 +103,7 @@ class JudgeServer:
         *,
         default: Reply | None = goal_completeness_answer(True),
         reject_json_schema: bool = False,
+        json_schema_refusal: HttpError = JSON_SCHEMA_REJECTED,
         prompt_tokens: int = 100,
         completion_tokens: int = 20,
     ) -> None:
@@ -81,6 +112,8 @@ class JudgeServer:
         self.headers: list[dict[str, str]] = []
         self.default = default
         self.reject_json_schema = reject_json_schema
+        # What a json_schema request is answered while reject_json_schema is set: one of the refusals above.
+        self.json_schema_refusal = json_schema_refusal
         self.prompt_tokens = prompt_tokens
         self.completion_tokens = completion_tokens
         self._replies: deque[Reply] = deque(replies)
@@ -124,7 +157,7 @@ class JudgeServer:
             self.paths.append(path)
             self.headers.append(headers)
             if self.reject_json_schema and (request.get("response_format") or {}).get("type") == "json_schema":
-                return JSON_SCHEMA_REJECTED
+                return self.json_schema_refusal
             if self._replies:
                 return self._replies.popleft()
         if self.default is None:

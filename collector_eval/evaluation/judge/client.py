@@ -2,8 +2,9 @@
 
 Chat Completions is the one API every OpenAI-compatible server speaks. Many of them reject the
 `json_schema` response format, so a Judge degrades once, per instance, to JSON mode and then to plain
-instructions. Every failure surfaces as a JudgeError with a machine-readable `error_type`, so callers
-report a failed evaluation instead of inventing a score.
+instructions (modes.py), whatever status the refusal came with. Every failure surfaces as a
+JudgeError with a machine-readable `error_type`, so callers report a failed evaluation instead of
+inventing a score.
 """
 
 from __future__ import annotations
@@ -16,13 +17,19 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import openai
 
 from collector_eval.backoff import Backoff, retry_after
 from collector_eval.evaluation.judge.errors import JudgeError
+from collector_eval.evaluation.judge.modes import (
+    ResponseFormat,
+    messages_for,
+    names_response_format,
+    next_mode,
+    request_format,
+)
 from collector_eval.evaluation.judge.options import JudgeConfig
 from collector_eval.evaluation.judge.ratelimit import HourlyBudget, TokenBucket
 from collector_eval.evaluation.tokens import count_tokens
@@ -33,19 +40,6 @@ BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 8.0
 # A longer Retry-After is honoured only up to this: a worker parked for minutes helps nobody.
 RETRY_AFTER_CAP_S = 60.0
-
-# Response-format modes, from most to least constrained; a Judge only ever moves down this list.
-
-
-class ResponseFormat(StrEnum):
-    """How the judge is asked for JSON, best first: a server that refuses one is asked the next way."""
-
-    JSON_SCHEMA = "json_schema"
-    JSON_OBJECT = "json_object"
-    INSTRUCTIONS = "instructions"  # the schema in the prompt, for servers with neither
-
-
-_MODES = list(ResponseFormat)
 
 _FENCE = re.compile(r"```[ \t]*(?:json)?[ \t]*\n?(.*?)```", re.DOTALL | re.IGNORECASE)
 # Reasoning models served through vLLM/Ollama often prefix the answer with their thinking.
@@ -62,6 +56,15 @@ class JudgeAnswer:
 
 class _Unusable(Exception):
     """An answer that arrived but cannot be used (not JSON, wrong shape)."""
+
+
+class _Refused(Exception):
+    """The server refused the response-format mode the request was sent in (the request's form, not
+    its content): the ask moves down a mode, and this call is not one of its attempts."""
+
+    def __init__(self, error: openai.APIStatusError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 class Judge:
@@ -115,11 +118,16 @@ class Judge:
             return None
         return (input_tokens * price.input_per_1k + output_tokens * price.output_per_1k) / 1000
 
-    async def _create(self, **request: Any):
+    async def _create(self, mode: ResponseFormat, **request: Any):
         assert self._client is not None  # ask() refuses to run without a client
         started = time.monotonic()
         try:
             return await self._client.chat.completions.create(**request)
+        except openai.APIStatusError as exc:
+            # Read before the status is: a refusal may come as a 400, a 422 or a 500 (llama-cpp-python).
+            if not _is_context_length(exc) and self._rejects_mode(exc, mode):
+                raise _Refused(exc) from exc
+            raise
         finally:
             if self.on_request is not None:
                 self.on_request(time.monotonic() - started)
@@ -155,22 +163,25 @@ class Judge:
                 )
             mode = self._mode
             server_delay: float | None = None
-            messages = _messages(system, user, schema, mode) + correction
+            messages = messages_for(system, user, schema, mode) + correction
             estimate = await self._pace(messages)
             try:
                 async with self._semaphore:
                     completion = await self._create(
+                        mode,
                         model=self.model,
                         messages=messages,
                         temperature=self.cfg.temperature,
-                        **_response_format(mode, schema, schema_name),
+                        **request_format(mode, schema, schema_name),
                     )
+            except _Refused as refused:
+                # Our request's form was refused, not the answer: not an attempt, and no backoff. At
+                # most two per Judge (three modes), since the mode found is kept for later asks.
+                self._downgrade(mode, refused.error)
+                continue
             except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
                 if _is_context_length(exc):
                     raise self._error("judge_context_length", exc, input_tokens, output_tokens) from None
-                if self._rejects_mode(exc, mode):
-                    self._downgrade(mode, exc)
-                    continue  # our request's form was refused, not the answer: not an attempt
                 raise self._error("judge_bad_request", exc, input_tokens, output_tokens) from None
             except openai.APITimeoutError as exc:  # before APIConnectionError, its base class
                 error = self._error("judge_timeout", exc, input_tokens, output_tokens)
@@ -250,18 +261,21 @@ class Judge:
             return min(server_delay, RETRY_AFTER_CAP_S)
         return self.backoff.delay(attempt)
 
-    def _rejects_mode(self, exc: openai.APIStatusError, mode: str) -> bool:
+    def _rejects_mode(self, exc: openai.APIStatusError, mode: ResponseFormat) -> bool:
         if mode == ResponseFormat.INSTRUCTIONS:
-            return False
-        text = f"{exc.message} {exc.param or ''}".lower()
-        mentioned = any(word in text for word in ("response_format", "json_schema", "json_object", "response format"))
-        return mentioned or (exc.status_code == 400 and not self._mode_confirmed)
+            return False  # no response_format was sent: whatever the error names, it is not a refusal
+        # The whole body, not only exc.message: the client keeps just error.message there, and FastAPI's
+        # 422 names the refused field only in its detail list.
+        if names_response_format(f"{exc.message} {exc.param or ''} {exc.body!r}"):
+            return True
+        # A bare 400 before any answer came in this mode may be a server that cannot say what it refused.
+        return exc.status_code == 400 and not self._mode_confirmed
 
     def _downgrade(self, mode: ResponseFormat, exc: openai.APIStatusError) -> None:
         # Concurrent asks may see the same refusal; only the first moves the mode (and logs).
         if self._mode != mode:
             return
-        self._mode = _MODES[_MODES.index(mode) + 1]
+        self._mode = next_mode(mode)
         self._mode_confirmed = False
         logger.warning(
             "judge %s at %s refused response_format %s (%s); falling back to %s",
@@ -272,7 +286,7 @@ class Judge:
             self._mode,
         )
 
-    def _confirm(self, mode: str) -> None:
+    def _confirm(self, mode: ResponseFormat) -> None:
         if self._mode == mode:
             self._mode_confirmed = True
 
@@ -282,30 +296,6 @@ class Judge:
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._secret, "***") if self._secret else text
-
-
-def _messages(system: str, user: str, schema: dict, mode: str) -> list[dict[str, str]]:
-    if mode != ResponseFormat.JSON_SCHEMA:
-        # Without server-side enforcement the schema must be in the prompt. JSON mode also requires
-        # the word "JSON" to appear in the messages.
-        system = (
-            f"{system}\n\nAnswer with a single JSON object and nothing else. It must conform to this "
-            f"JSON schema:\n{json.dumps(schema, indent=1)}"
-        )
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
-
-
-def _response_format(mode: str, schema: dict, schema_name: str) -> dict[str, Any]:
-    if mode == ResponseFormat.JSON_SCHEMA:
-        return {
-            "response_format": {
-                "type": "json_schema",
-                "json_schema": {"name": schema_name, "schema": schema, "strict": True},
-            }
-        }
-    if mode == ResponseFormat.JSON_OBJECT:
-        return {"response_format": {"type": "json_object"}}
-    return {}
 
 
 def _is_context_length(exc: openai.APIStatusError) -> bool:
