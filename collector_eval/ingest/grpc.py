@@ -11,7 +11,7 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
-from collector_eval.ingest.receiver import RETRY_AFTER_S, Refusal, Refused, SignalReceiver
+from collector_eval.ingest.receiver import RETRY_AFTER_S, Refusal, Refused, SignalReceiver, log_refused
 
 
 class _Status(grpc.Status):
@@ -40,12 +40,19 @@ def grpc_handler(receiver: SignalReceiver) -> grpc.GenericRpcHandler:
 
     async def export(raw: bytes, context: grpc.aio.ServicerContext) -> Message:
         try:
-            return await receiver.ingest(raw)
+            response = await receiver.ingest(raw)
         except Refused as refused:
             if refused.reason == Refusal.INVALID:
+                log_refused("OTLP/gRPC", receiver.signal, context.peer(), "INVALID_ARGUMENT", refused.message)
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, refused.message)
             await context.abort_with_status(_unavailable(refused.message))
             raise AssertionError("unreachable: abort_with_status raises") from None  # grpc has no annotations
+        rejected, why = receiver.spec.rejected(response)
+        if rejected:
+            log_refused(
+                "OTLP/gRPC", receiver.signal, context.peer(), "OK with partial_success", f"{rejected} refused: {why}"
+            )
+        return response
 
     return grpc.method_handlers_generic_handler(
         receiver.spec.service,

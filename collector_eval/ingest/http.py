@@ -22,7 +22,7 @@ from google.rpc import code_pb2, status_pb2
 
 from collector_eval.ingest.auth import DENIED_MESSAGE, BearerTokenAuth
 from collector_eval.ingest.options import HttpReceiverConfig
-from collector_eval.ingest.receiver import RETRY_AFTER_S, Refusal, Refused, SignalReceiver
+from collector_eval.ingest.receiver import RETRY_AFTER_S, Refusal, Refused, SignalReceiver, brief, log_refused
 from collector_eval.net.http_server import start_site
 from collector_eval.otlp.json_format import parse_otlp_json
 
@@ -30,12 +30,16 @@ PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _GZIP = ("gzip", "x-gzip")
 _IDENTITY = ("", "identity")
+# Answers that get a log line here: the request's own fault. 401 is the auth check's to log, and 503
+# the buffer's or the queue's (one line per request either way).
+_LOGGED = (400, 413, 415)
 
 
 class _Refusal(Exception):
     """An answer other than 200, raised where the check fails so that each check stays one line."""
 
     def __init__(self, status: int, code: int, message: str, headers: dict[str, str] | None = None):
+        message = brief(message)
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
 
@@ -73,8 +77,15 @@ class HttpReceiver:
                     503, code_pb2.UNAVAILABLE, refused.message, {"Retry-After": str(RETRY_AFTER_S)}
                 ) from None
         except _Refusal as refusal:
+            if refusal.status in _LOGGED:
+                log_refused("OTLP/HTTP", receiver.signal, request.remote or "", str(refusal.status), refusal.message)
             status = status_pb2.Status(code=refusal.code, message=refusal.message)
             return _respond(refusal.status, status, encoding, refusal.headers)
+        rejected, why = receiver.spec.rejected(response)
+        if rejected:
+            log_refused(
+                "OTLP/HTTP", receiver.signal, request.remote or "", "200 partial_success", f"{rejected} refused: {why}"
+            )
         return _respond(200, response, encoding)
 
     def _authenticate(self, request: web.Request) -> None:
@@ -105,6 +116,11 @@ class HttpReceiver:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise self._too_large() from None
+        except (ConnectionError, web.RequestPayloadError) as exc:
+            # The body stopped short of its Content-Length or its chunked framing broke: the sender
+            # is usually gone, but the refusal is still one line, not aiohttp's traceback and 500.
+            self.stats.refused_invalid += 1
+            raise _Refusal(400, code_pb2.INVALID_ARGUMENT, f"the body ended early: {exc}") from None
         if content_encoding in _GZIP:
             body = self._gunzip(body)
         elif len(body) > self._max_bytes:

@@ -57,9 +57,29 @@ class Refused(Exception):
     """A request that is not acknowledged: `reason` is invalid (do not retry) or unavailable (retry later)."""
 
     def __init__(self, reason: Refusal, message: str):
+        message = brief(message)
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+# A refusal's message goes into the answer and the log: capped, since it can quote the body (an id
+# of ten megabytes), and made encodable, since it can quote a JSON string's lone surrogates, which
+# neither a protobuf string nor a log line can carry.
+MAX_MESSAGE_CHARS = 300
+
+
+def brief(message: str) -> str:
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[:MAX_MESSAGE_CHARS] + "..."
+    return message.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def log_refused(protocol: str, signal: Signal, peer: str, answer: str, message: str) -> None:
+    """The one line logged for a request refused for what it is (undecodable, too large, of a type not
+    served) or with items rejected one by one: the sender's fault, so a warning and never a
+    traceback, which would say the service failed."""
+    log.warning("%s %s export from %s answered %s: %s", protocol, signal, peer or "?", answer, brief(message))
 
 
 class SignalReceiver:

@@ -109,7 +109,7 @@ def request_to_otlp_json(msg: Message) -> dict[str, Any]:
 
 def _documents(text: str, source: str) -> list[tuple[str, Any]]:
     try:
-        return [(source, json.loads(text))]
+        return [(source, _loads(text, source))]
     except json.JSONDecodeError as exc:
         # "Extra data" means a first value parsed and more follow: JSON lines.
         if exc.msg != "Extra data":
@@ -120,10 +120,20 @@ def _documents(text: str, source: str) -> list[tuple[str, Any]]:
             continue
         where = f"{source}:{number}"
         try:
-            docs.append((where, json.loads(line)))
+            docs.append((where, _loads(line, where)))
         except json.JSONDecodeError as exc:
             raise ValueError(f"{where}: not valid JSON: {exc}") from exc
     return docs
+
+
+def _loads(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError:
+        # json.loads recurses once per level of nesting: a few thousand nested arrayValues (a few
+        # KB of text) exhaust the stack. No OTLP message nests that deep (json_format itself stops
+        # at 100 levels), so it is a malformed request, not a server error.
+        raise ValueError(f"{where}: JSON nested too deeply") from None
 
 
 def _hex_to_base64(value: Any, field: str, where: str) -> str:
