@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -32,13 +33,20 @@ def add_parser(sub) -> None:
     )
     # Set by the first process for the others it starts when `processes` > 1.
     serve.add_argument("--redis-url", help=argparse.SUPPRESS)
+    serve.add_argument("--process-index", type=int, default=0, help=argparse.SUPPRESS)
     serve.set_defaults(
-        run=lambda args: serve_until_stopped(args.config, args.log_level, args.redis_url, args.log_format)
+        run=lambda args: serve_until_stopped(
+            args.config, args.log_level, args.redis_url, args.log_format, args.process_index
+        )
     )
 
 
 def serve_until_stopped(
-    config_path: str | None, log_level: str, redis_url: str | None, log_format: str = "json"
+    config_path: str | None,
+    log_level: str,
+    redis_url: str | None,
+    log_format: str = "json",
+    process_index: int = 0,
 ) -> int:
     # Here, not at the top: the other commands (and --help) need not import the service and openai.
     from collector_eval.runtime.service import Service
@@ -51,11 +59,14 @@ def serve_until_stopped(
     others: list[subprocess.Popen] = []
 
     async def run() -> None:
-        service = Service(cfg)
+        service = Service(cfg, process_index)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        # A process started by the first one stops when the first dies: the restarted first starts
+        # processes under the same consumer names, which must never be two live processes'.
+        watch = asyncio.create_task(_stop_when_orphaned(stop)) if process_index else None
         try:
             await service.start()
         except BaseException:
@@ -69,6 +80,8 @@ def serve_until_stopped(
             await stop.wait()
         finally:
             log.info("shutting down")
+            if watch is not None:
+                watch.cancel()
             await service.stop()
 
     try:
@@ -93,7 +106,8 @@ def serve_until_stopped(
                 log_format,
             ]
             command += ["--redis-url", cfg.redis.url] + (["--config", config_path] if config_path else [])
-            others = [subprocess.Popen(command) for _ in range(cfg.processes - 1)]
+            # Each with its index: its consumer name is <host>-<index>, the same after a restart.
+            others = [subprocess.Popen([*command, "--process-index", str(i)]) for i in range(1, cfg.processes)]
         asyncio.run(run())
     except (
         OSError,
@@ -111,3 +125,11 @@ def serve_until_stopped(
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+async def _stop_when_orphaned(stop: asyncio.Event) -> None:
+    parent = os.getppid()
+    while os.getppid() == parent:
+        await asyncio.sleep(1)
+    log.warning("the first process is gone; stopping")
+    stop.set()

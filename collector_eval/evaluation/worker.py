@@ -1,6 +1,8 @@
 """Evaluation worker: takes a job, claims the session's next revision, rebuilds the transcript, runs
 the evaluators concurrently, and commits the verdict to the outbox; the job is acknowledged only
-then, so a worker that dies mid-job has its job taken over and the verdict is still published once."""
+then, so a worker that dies mid-job has its job taken over and the verdict is still published once.
+While a job runs its claim is kept fresh (a judge call may take minutes), so only a dead worker's
+jobs are taken over."""
 
 from __future__ import annotations
 
@@ -57,7 +59,10 @@ class EvaluationWorker:
         self.redis_errors = 0
 
     async def run(self) -> None:
-        await asyncio.gather(*(self._consume(jobs) for jobs in self._jobs))
+        await asyncio.gather(
+            *(self._consume(jobs) for jobs in self._jobs),
+            *(jobs.keep_claims_fresh() for jobs in self._jobs),
+        )
 
     async def _consume(self, jobs: StreamGroup) -> None:
         block_ms = max(1, int(self._cfg.poll_interval_s * 1000))
@@ -83,10 +88,13 @@ class EvaluationWorker:
                 await self.process(job)
             await jobs.ack(job.message_id)
         except OutboxFull:
+            jobs.release(job.message_id)
             log.error("outbox full (jobs.outbox_max_len): verdict of session %s waits for the downstream", job.session)
         except Exception as exc:
             self.redis_errors += isinstance(exc, REDIS_ERRORS)
-            # Unacknowledged: the job is taken over after the visibility timeout and tried again.
+            # Unacknowledged and no longer kept fresh: the job is taken over after the visibility
+            # timeout and tried again.
+            jobs.release(job.message_id)
             log.exception("evaluating session %s failed", job.session)
 
     async def process(self, job: Job) -> Verdict | None:
@@ -143,3 +151,6 @@ class EvaluationWorker:
 
     async def stop(self) -> None:
         await cancel_all(list(self._running))
+        # The jobs cut short are left to the other processes at once rather than after the timeout.
+        for jobs in self._jobs:
+            await jobs.abandon()

@@ -30,7 +30,9 @@ ACK_BACKOFF = Backoff(initial_s=0.1, max_s=2.0)
 
 class _OutboxReader:
     """Reads one outbox stream per shard through the publishers' consumer group, publishes each entry,
-    and acknowledges it once published: an entry whose reader died is taken over, never lost."""
+    and acknowledges it once published: an entry whose reader died is taken over, never lost. While
+    an entry is being delivered (retried for as long as the downstream is down) its claim is kept
+    fresh, so no other process takes over a delivery that is still going on."""
 
     def __init__(self, outboxes: list[StreamGroup], poll_interval_s: float):
         self._outboxes = outboxes  # one per shard
@@ -38,7 +40,15 @@ class _OutboxReader:
         self.redis_errors = 0
 
     async def run(self) -> None:
-        await asyncio.gather(*(self._drain(outbox) for outbox in self._outboxes))
+        await asyncio.gather(
+            *(self._drain(outbox) for outbox in self._outboxes),
+            *(outbox.keep_claims_fresh() for outbox in self._outboxes),
+        )
+
+    async def stop(self) -> None:
+        """After run was cancelled: the deliveries cut short are left to the other processes at once."""
+        for outbox in self._outboxes:
+            await outbox.abandon()
 
     async def _drain(self, outbox: StreamGroup) -> None:
         while True:
@@ -51,7 +61,11 @@ class _OutboxReader:
 
     async def _publish_and_ack(self, outbox: StreamGroup, message: Message) -> None:
         message_id, fields = message
-        await self._publish(message_id.decode(), fields)
+        try:
+            await self._publish(message_id.decode(), fields)
+        except Exception:
+            outbox.release(message_id)  # taken over and sent again after the visibility timeout
+            raise
         # Published now: an acknowledgement lost to a Redis outage would leave the entry to be
         # reclaimed and sent again, so it is retried until Redis takes it.
         for attempt in itertools.count(1):

@@ -38,7 +38,7 @@ from collector_eval.sessions.scripts import load_scripts
 from collector_eval.sessions.triggers import DuePoller
 from collector_eval.store.client import connect
 from collector_eval.store.server import EmbeddedRedis
-from collector_eval.store.streams import StreamGroup
+from collector_eval.store.streams import StreamGroup, consumer_identity
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,10 @@ class Service:
     (an AsyncExitStack records each stop as its component starts, so a failed start stops exactly
     what had started). Attributes are the running components, for telemetry and tests to read."""
 
-    def __init__(self, cfg: Config):
+    def __init__(self, cfg: Config, process_index: int = 0):
         self.cfg = cfg
+        # The same name after a restart, another for each process of `serve` (see consumer_identity).
+        self.consumer = consumer_identity(cfg.jobs.consumer_name, process_index)
         self.port = self.http_port = self.control_port = 0
         self.auth: BearerTokenAuth | None = None
         self.telemetry: Telemetry | None = None
@@ -100,7 +102,7 @@ class Service:
         for destination in verdict_destinations:
             stack.push_async_callback(destination.close)
         self.publisher = OutboxPublisher(
-            [StreamGroup(redis, shard.outbox, PUBLISHERS, visibility) for shard in keys.shards],
+            [StreamGroup(redis, shard.outbox, PUBLISHERS, visibility, self.consumer) for shard in keys.shards],
             verdict_destinations,
             exporters.console.enabled or not exporters.downstream_configured,
             cfg.jobs.poll_interval_s,
@@ -120,13 +122,17 @@ class Service:
         self.backend_publishers = [
             BackendPublisher(
                 backend,
-                [StreamGroup(redis, shard.results(backend.name), PUBLISHERS, visibility) for shard in keys.shards],
+                [
+                    StreamGroup(redis, shard.results(backend.name), PUBLISHERS, visibility, self.consumer)
+                    for shard in keys.shards
+                ],
                 cfg.jobs.poll_interval_s,
             )
             for backend in backends
         ]
 
-        self.jobs = [StreamGroup(redis, shard.jobs, EVALUATORS, visibility) for shard in keys.shards]
+        self.jobs = [StreamGroup(redis, shard.jobs, EVALUATORS, visibility, self.consumer) for shard in keys.shards]
+        log.info("reading jobs and verdicts as consumer %s", self.consumer)
         judging = SessionJudging(
             evaluators, self.judge, cfg.judge.model, cfg.judge.max_input_tokens, cfg.redaction, cfg.transcript
         )
@@ -139,6 +145,8 @@ class Service:
             result_logs=ResultForm.LOG in exporters.otlp.results_as,
         )
         stack.push_async_callback(self.worker.stop)
+        for publisher in (self.publisher, *self.backend_publishers):
+            stack.push_async_callback(publisher.stop)
         self.poller = DuePoller(redis, keys, cfg.jobs)
         tasks = [
             asyncio.create_task(self.poller.run()),

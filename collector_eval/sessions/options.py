@@ -78,9 +78,15 @@ class JobsConfig:
     poll_interval_s: float = 0.2
     # Sessions judged at once by one process.
     workers: int = 8
-    # A job unacknowledged this long is taken over by another consumer (its worker is presumed dead);
-    # keep it above the longest judge call with its retries.
-    visibility_timeout_s: float = 300
+    # How long after its process died a job (or an outbox entry) is taken over by another process.
+    # A live process keeps the claims on what it works on fresh (every sixth of this), so a judge
+    # call longer than this is never taken over; 30 s rather than minutes, since no judge call has
+    # to fit in it any more, only a stall of the process's event loop.
+    visibility_timeout_s: float = 30
+    # This process's name in the stream groups, followed by its process index: "" takes $HOSTNAME,
+    # else the host name (the pod name on Kubernetes). Stable across restarts, so a restarted
+    # process takes back its own pending jobs at once; two live hosts must never share it.
+    consumer_name: str = ""
     # Verdicts waiting for the downstream (the outbox stream). When full, new verdicts wait in their
     # jobs (counted and logged as outbox overflow) until the downstream drains it.
     outbox_max_len: int = 100000

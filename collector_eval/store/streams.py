@@ -1,32 +1,69 @@
 """Redis Streams read through a consumer group: evaluation jobs, and verdicts in the outbox. Any
-replica can take any entry, and an entry whose consumer died is reclaimed once it has been idle past
-the visibility timeout."""
+replica can take any entry. Each process reads under a stable consumer name (its host and its
+process index), so a restarted process takes back its own unacknowledged entries at once; while it
+works on an entry it keeps the entry's claim fresh, so an entry whose consumer died is taken over
+by another within the visibility timeout, and one a live consumer works on for longer is not."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import socket
 import time
 
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ResponseError
+from redis.typing import StreamIdT
 
-from collector_eval.store.client import Client
+from collector_eval.store.client import REDIS_ERRORS, Client, log_failure
+
+log = logging.getLogger(__name__)
 
 Message = tuple[bytes, dict[bytes, bytes]]
 
+# The most time between two scans for entries abandoned by a dead consumer.
 RECLAIM_EVERY_S = 5.0
+# Claims are refreshed this many times per visibility timeout: a live consumer's entry is never
+# idle for more than a sixth of it, so a stalled event loop or a Redis hiccup of several seconds
+# does not make it look dead.
+REFRESHES_PER_TIMEOUT = 6
+
+
+def consumer_identity(name: str, process_index: int) -> str:
+    """The consumer name of one process: the same after a restart (so it finds its own pending
+    entries), never another live process's. name: jobs.consumer_name, else $HOSTNAME, else the host
+    name; on Kubernetes both are the pod name (unique among live pods). process_index tells the
+    processes of one `serve` apart."""
+    host = name or os.environ.get("HOSTNAME") or socket.gethostname()
+    return f"{host}-{process_index}"
 
 
 class StreamGroup:
-    def __init__(self, client: Client, stream: str, group: str, visibility_timeout_s: float):
+    def __init__(
+        self,
+        client: Client,
+        stream: str,
+        group: str,
+        visibility_timeout_s: float,
+        consumer: str | None = None,  # None: the first process's name on this host
+    ):
         self._redis = client
         self._stream = stream
         self._group = group
-        self._idle_ms = int(visibility_timeout_s * 1000)
-        self.consumer = f"{socket.gethostname()}-{os.getpid()}"
+        self.consumer = consumer or consumer_identity("", 0)
+        # An entry is taken over once its consumer has been dead for at most the visibility timeout:
+        # idle past the timeout less one scan interval, found by the next scan.
+        self._reclaim_every_s = min(RECLAIM_EVERY_S, visibility_timeout_s / REFRESHES_PER_TIMEOUT)
+        self._idle_ms = max(1, int((visibility_timeout_s - self._reclaim_every_s) * 1000))
+        self._refresh_every_s = visibility_timeout_s / REFRESHES_PER_TIMEOUT
         self._last_reclaim = 0.0
         self._group_ready = False
+        # Where this consumer's own pending entries (left by its previous run) are read from next;
+        # None once they have all been read again.
+        self._history: bytes | None = b"0"
+        # Entries this process works on and has not acknowledged: their claims are kept fresh.
+        self._held: set[bytes] = set()
         self.reclaimed = 0  # entries taken over from a dead consumer (read by the metrics collector)
 
     async def ensure_group(self) -> None:
@@ -38,24 +75,52 @@ class StreamGroup:
         self._group_ready = True
 
     async def next_batch(self, count: int, block_ms: int) -> list[Message]:
-        """Up to count entries: every few seconds abandoned ones first, else new ones (blocking)."""
+        """Up to count entries: first this consumer's own pending ones (a restart finds what it was
+        working on when it died), then every few seconds abandoned ones, else new ones (blocking)."""
         if not self._group_ready:
             # Here rather than once at start, so Redis being down when the loop starts is one more
             # failed read for the caller to retry, not a loop that died.
             await self.ensure_group()
         try:
-            if time.monotonic() - self._last_reclaim > RECLAIM_EVERY_S:
-                self._last_reclaim = time.monotonic()
-                reclaimed = await self.reclaim(count)
-                if reclaimed:
-                    return reclaimed
-            return await self.read(count, block_ms)
+            messages = await self._next(count, block_ms)
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
             # Redis lost its data (a restart without persistence): start the group again.
             self._group_ready = False
             return []
+        self._held.update(mid for mid, _ in messages)
+        return messages
+
+    async def _next(self, count: int, block_ms: int) -> list[Message]:
+        if self._history is not None:
+            own = await self.read_own_pending(count)
+            if own:
+                return own
+        if time.monotonic() - self._last_reclaim > self._reclaim_every_s:
+            self._last_reclaim = time.monotonic()
+            reclaimed = await self.reclaim(count)
+            if reclaimed:
+                return reclaimed
+        return await self.read(count, block_ms)
+
+    async def read_own_pending(self, count: int) -> list[Message]:
+        """The next of the entries delivered to this consumer name and never acknowledged: reading
+        the group from an id rather than ">" re-delivers them, at once, whatever their idle time."""
+        assert self._history is not None
+        reply = await self._xreadgroup(count, None, self._history)
+        if not reply:
+            self._history = None
+            return []
+        self._history = reply[-1][0]
+        # Entries deleted since (acknowledged and deleted by a run that died between the two) come
+        # back with no fields: acknowledge them so they leave the pending list.
+        gone = [mid for mid, fields in reply if not fields]
+        if gone:
+            await self._redis.xack(self._stream, self._group, *gone)
+        own = [(mid, fields) for mid, fields in reply if fields]
+        self.reclaimed += len(own)
+        return own
 
     async def reclaim(self, count: int) -> list[Message]:
         """Entries another (or an earlier, crashed) consumer took and never acknowledged."""
@@ -68,19 +133,13 @@ class StreamGroup:
         return reclaimed
 
     async def read(self, count: int, block_ms: int) -> list[Message]:
-        command: list[str | int] = [
-            "XREADGROUP",
-            "GROUP",
-            self._group,
-            self.consumer,
-            "COUNT",
-            count,
-            "BLOCK",
-            block_ms,
-            "STREAMS",
-            self._stream,
-            ">",
-        ]
+        return await self._xreadgroup(count, block_ms, b">")
+
+    async def _xreadgroup(self, count: int, block_ms: int | None, from_id: bytes) -> list[Message]:
+        command: list[str | int | bytes] = ["XREADGROUP", "GROUP", self._group, self.consumer, "COUNT", count]
+        if block_ms is not None:
+            command += ["BLOCK", block_ms]
+        command += ["STREAMS", self._stream, from_id]
         # On a Cluster, straight to the stream's node: redis-py would otherwise ask a node which of
         # the arguments are keys (COMMAND GETKEYS) before every read, and that node's connection
         # breaking under it raised outside RedisError.
@@ -90,10 +149,43 @@ class StreamGroup:
             else {}
         )
         reply = await self._redis.execute_command(*command, **route)
-        return [message for _, messages in reply for message in messages]
+        return [message for _, messages in reply or () for message in messages]
 
     async def ack(self, message_id: bytes) -> None:
         pipe = self._redis.pipeline(transaction=False)
         pipe.xack(self._stream, self._group, message_id)
         pipe.xdel(self._stream, message_id)
         await pipe.execute()
+        self._held.discard(message_id)
+
+    def release(self, message_id: bytes) -> None:
+        """Work on the entry stopped without acknowledging it (it failed): its claim is no longer
+        refreshed, so it is tried again once idle for the visibility timeout."""
+        self._held.discard(message_id)
+
+    async def keep_claims_fresh(self) -> None:
+        """Runs beside the reader: resets the idle time of every entry this process holds, so a
+        judge call or a delivery that takes longer than the visibility timeout is never taken over
+        while its process lives. XCLAIM to the same consumer with JUSTID changes nothing else."""
+        while True:
+            await asyncio.sleep(self._refresh_every_s)
+            held: list[StreamIdT] = list(self._held)
+            if not held:
+                continue
+            try:
+                await self._redis.xclaim(self._stream, self._group, self.consumer, 0, held, justid=True)
+            except Exception as exc:
+                # A claim not refreshed for the whole timeout is taken over: judged twice at worst.
+                log_failure(log, f"cannot refresh the claims on {self._stream}", exc)
+
+    async def abandon(self) -> None:
+        """On a graceful stop: mark the entries still held as idle for the whole timeout, so another
+        consumer takes them at its next scan rather than a visibility timeout later."""
+        held: list[StreamIdT] = list(self._held)
+        self._held = set()
+        if not held:
+            return
+        try:
+            await self._redis.xclaim(self._stream, self._group, self.consumer, 0, held, idle=self._idle_ms, justid=True)
+        except REDIS_ERRORS as exc:
+            log.warning("cannot hand back %d entries of %s: %s", len(held), self._stream, exc)

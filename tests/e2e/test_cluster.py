@@ -88,13 +88,13 @@ def carrier_ids(sink) -> dict[str, set[tuple[bytes, bytes]]]:
     return ids
 
 
-def pending_of(client, keys: Keys, consumer_pid: int) -> int:
+def pending_of(client, keys: Keys, consumer: str) -> int:
     """Jobs a consumer of this process has taken and not acknowledged, over every shard."""
     taken = 0
     for shard in keys.shards:
         if client.exists(shard.jobs):
             for entry in client.xpending_range(shard.jobs, EVALUATORS, "-", "+", 1000):
-                taken += entry["consumer"].decode().endswith(f"-{consumer_pid}")
+                taken += entry["consumer"].decode() == consumer
     return taken
 
 
@@ -135,8 +135,8 @@ def test_two_replicas_on_a_cluster_one_killed_mid_load(tmp_path, redis_cluster_u
     try:
         # The kill comes while requests are still going to both processes, once process a is judging.
         wait_until(lambda: progress["sent"] >= len(sequence) // 3, 30, "a third of the requests sent")
-        wait_until(lambda: pending_of(client, keys, procs[0].proc.pid) > 0, 10, "process a to hold a job")
-        held, sent_before_kill = pending_of(client, keys, procs[0].proc.pid), progress["sent"]
+        wait_until(lambda: pending_of(client, keys, procs[0].consumer) > 0, 10, "process a to hold a job")
+        held, sent_before_kill = pending_of(client, keys, procs[0].consumer), progress["sent"]
         killed.set()
         procs[0].kill()
         sender.join(60)

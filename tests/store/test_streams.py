@@ -2,6 +2,8 @@
 being away: down when they start, or back with none of its data."""
 
 import asyncio
+import time
+import uuid
 
 from collector_eval.evaluation.worker import EvaluationWorker
 from collector_eval.export.outbox import OutboxPublisher
@@ -57,3 +59,88 @@ async def _exercise(port: int) -> None:
 
 def test_stream_readers_outlive_redis_down_at_start_and_back_empty():
     asyncio.run(_exercise(free_port()))
+
+
+# ------------------------------------------------------------------- consumer identity and claims
+
+
+def _run(redis_url: str, scenario) -> None:
+    async def main() -> None:
+        client = connect(RedisConfig(url=redis_url), redis_url)
+        try:
+            await scenario(client, f"stream-{uuid.uuid4().hex[:8]}")
+        finally:
+            await client.aclose()
+
+    asyncio.run(main())
+
+
+def test_a_restarted_consumer_takes_back_its_own_pending_entries_at_once(redis_url):
+    async def scenario(client, stream: str) -> None:
+        before = StreamGroup(client, stream, "g", visibility_timeout_s=30, consumer="pod-a-0")
+        await before.ensure_group()
+        ids = [await client.xadd(stream, {"n": str(i)}) for i in range(4)]
+        assert [mid for mid, _ in await before.next_batch(10, 10)] == ids
+        await before.ack(ids[0])
+        await client.xdel(stream, ids[3])  # acknowledged and deleted by a run that died in between
+        # Killed: ids[1:3] are pending under its name. Another process's consumer sees none of them
+        # (they have been idle for less than the visibility timeout)...
+        other = StreamGroup(client, stream, "g", visibility_timeout_s=30, consumer="pod-b-0")
+        assert await other.next_batch(10, 10) == []
+        # ...and the restarted process, under the same name, gets them back at once, page by page.
+        after = StreamGroup(client, stream, "g", visibility_timeout_s=30, consumer="pod-a-0")
+        started = time.monotonic()
+        assert [mid for mid, _ in await after.next_batch(1, 10)] == [ids[1]]
+        assert [mid for mid, _ in await after.next_batch(1, 10)] == [ids[2]]
+        assert time.monotonic() - started < 1
+        assert after.reclaimed == 2
+        new = await client.xadd(stream, {"n": "new"})
+        assert [mid for mid, _ in await after.next_batch(10, 10)] == [new]
+        pending = await client.xpending(stream, "g")
+        assert pending["pending"] == 3  # ids[1], ids[2] and new; the deleted one left the list
+
+    _run(redis_url, scenario)
+
+
+def test_a_live_consumers_claims_stay_fresh_and_a_dead_ones_entries_are_taken_over(redis_url):
+    timeout_s = 0.6
+
+    async def scenario(client, stream: str) -> None:
+        live = StreamGroup(client, stream, "g", timeout_s, consumer="live-0")
+        dead = StreamGroup(client, stream, "g", timeout_s, consumer="dead-0")
+        survivor = StreamGroup(client, stream, "g", timeout_s, consumer="survivor-0")
+        await live.ensure_group()
+        working = await client.xadd(stream, {"n": "long judge call"})
+        assert [mid for mid, _ in await live.next_batch(1, 10)] == [working]
+        abandoned = await client.xadd(stream, {"n": "its process died"})
+        assert [mid for mid, _ in await dead.next_batch(1, 10)] == [abandoned]
+        died = time.monotonic()
+        refresher = asyncio.create_task(live.keep_claims_fresh())
+        taken: dict[bytes, float] = {}
+        try:
+            while time.monotonic() - died < 3 * timeout_s:  # the live one works three timeouts long
+                for mid, _ in await survivor.next_batch(10, 20):
+                    taken.setdefault(mid, time.monotonic() - died)
+        finally:
+            refresher.cancel()
+        assert list(taken) == [abandoned], taken
+        assert taken[abandoned] <= timeout_s + 0.1
+        pending = await client.xpending_range(stream, "g", "-", "+", 10)
+        assert {p["message_id"]: p["consumer"] for p in pending} == {working: b"live-0", abandoned: b"survivor-0"}
+
+    _run(redis_url, scenario)
+
+
+def test_a_released_entry_is_taken_over_after_the_timeout_and_an_abandoned_one_at_once(redis_url):
+    async def scenario(client, stream: str) -> None:
+        first = StreamGroup(client, stream, "g", visibility_timeout_s=30, consumer="first-0")
+        second = StreamGroup(client, stream, "g", visibility_timeout_s=30, consumer="second-0")
+        await first.ensure_group()
+        failed = await client.xadd(stream, {"n": "failed"})
+        cut_short = await client.xadd(stream, {"n": "cut short"})
+        assert len(await first.next_batch(10, 10)) == 2
+        first.release(failed)  # stays pending, idle until the visibility timeout
+        await first.abandon()  # a graceful stop: the rest is handed over now
+        assert [mid for mid, _ in await second.next_batch(10, 10)] == [cut_short]
+
+    _run(redis_url, scenario)

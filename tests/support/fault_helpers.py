@@ -267,6 +267,12 @@ class ServeProcess:
     def log_path(self) -> Path:
         return self.workdir / f"{self.name}.{self.runs}.log"
 
+    @property
+    def consumer(self) -> str:
+        """Its consumer name in the stream groups: each ServeProcess stands for a pod of its own,
+        named after it ($HOSTNAME), the same across its restarts."""
+        return f"{self.config.get('jobs', {}).get('consumer_name') or self.name}-0"
+
     def start(self, timeout_s: float = 30) -> ServeProcess:
         self.runs += 1
         with open(self.log_path, "wb") as log:
@@ -274,7 +280,7 @@ class ServeProcess:
                 [sys.executable, "-m", "collector_eval.cli", "serve", "--config", str(self.config_path)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **self.env},
+                env={**os.environ, "HOSTNAME": self.name, **self.env},
             )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -327,13 +333,17 @@ KEY_ENV = "FAULT_TEST_JUDGE_KEY"
 JUDGE_ENV = {KEY_ENV: "sk-fault-test-not-a-real-key"}  # for `serve` processes
 
 
-def serve_config(redis_url: str, prefix: str, judge, sink, **sections) -> dict:
-    """A `collector-eval serve` config: fast settle and polling, jobs reclaimed after 2 s."""
+def serve_config(redis_url: str, prefix: str, judge, sink, visibility_timeout_s: float | None = 2, **sections) -> dict:
+    """A `collector-eval serve` config: fast settle and polling, jobs reclaimed after 2 s
+    (visibility_timeout_s=None: the shipped default)."""
+    jobs: dict = {"poll_interval_s": 0.05}
+    if visibility_timeout_s is not None:
+        jobs["visibility_timeout_s"] = visibility_timeout_s
     cfg = with_side_ports_off({}) | {
         "redis": {"url": redis_url, "key_prefix": prefix},
         "session": {"settle_delay_s": 0.2},
         "judge": {"base_url": judge.url, "api_key_env": KEY_ENV, "timeout_s": 30},
-        "jobs": {"poll_interval_s": 0.05, "visibility_timeout_s": 2},
+        "jobs": jobs,
         "exporters": {"otlp": {"endpoint": sink.endpoint}},
     }
     return deep_merge(cfg, sections)
