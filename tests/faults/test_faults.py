@@ -46,6 +46,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from collector_eval.otlp.wire import encode_varint
 from collector_eval.sessions.keys import Keys
+from collector_eval.sessions.options import JobsConfig
 from collector_eval.store.server import EmbeddedRedis
 from tests.support.app import (
     event_attrs,
@@ -155,7 +156,10 @@ def test_kill_while_judging_then_restart_delivers_one_verdict(tmp_path, redis_ur
 
     judge.default = slow_then_fast
     prefix = unique_prefix("kill")
-    svc = ServeProcess(serve_config(redis_url, prefix, judge, sink), tmp_path, "kill", env=JUDGE_ENV)
+    # The shipped visibility timeout: the restarted process (the same $HOSTNAME, so the same consumer
+    # name) takes back its own job at once, without waiting for it.
+    cfg = serve_config(redis_url, prefix, judge, sink, visibility_timeout_s=None)
+    svc = ServeProcess(cfg, tmp_path, "kill", env=JUDGE_ENV)
     svc.start()
     try:
         provider = make_provider("kill-app", svc.endpoint)
@@ -167,9 +171,12 @@ def test_kill_while_judging_then_restart_delivers_one_verdict(tmp_path, redis_ur
         release.set()
         assert sink.carriers() == []  # killed mid-judging: no verdict yet
 
+        restarted = time.monotonic()
         svc.start()
+        listening = time.monotonic() - restarted
         wait_until(lambda: len(sink.carriers()) >= 1, 30, "the verdict after the restart")
         to_verdict = time.monotonic() - killed
+        restart_to_verdict = time.monotonic() - restarted
         wait_idle(redis_url, prefix)
         time.sleep(0.3)
 
@@ -187,7 +194,11 @@ def test_kill_while_judging_then_restart_delivers_one_verdict(tmp_path, redis_ur
             distinct_spans_forwarded=len(forwarded),
             revision=attrs["collector_eval.revision"],
             seconds_kill_to_verdict=round(to_verdict, 2),
+            visibility_timeout_s=JobsConfig().visibility_timeout_s,
+            seconds_restart_to_listening=round(listening, 2),
+            seconds_restart_to_verdict=round(restart_to_verdict, 2),
         )
+        assert restart_to_verdict < 10
         assert len(carriers) == 1
         assert len(judge.requests) == 2  # the killed attempt, and once more after the restart
         assert attrs["session.id"] == "sess-kill"
