@@ -13,7 +13,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 )
 
 from collector_eval.ingest.forwarder import Forwarder
-from collector_eval.ingest.receiver import ReceiverStats, SignalReceiver
+from collector_eval.ingest.receiver import UNBUFFERED, ReceiverStats, SignalReceiver
 from collector_eval.otlp.signals import Signal
 from collector_eval.sessions.buffer import SessionBuffer
 from collector_eval.sessions.log_router import route_logs
@@ -23,7 +23,7 @@ class LogsReceiver(SignalReceiver):
     signal = Signal.LOGS
 
     def __init__(self, buffer: SessionBuffer, forwarder: Forwarder, stats: ReceiverStats | None = None):
-        super().__init__(forwarder, stats)
+        super().__init__(forwarder, stats, buffer)
         self._buffer = buffer
 
     async def ingest(self, raw: bytes, request=None) -> ExportLogsServiceResponse:
@@ -31,8 +31,12 @@ class LogsReceiver(SignalReceiver):
         records = sum(len(sl.log_records) for rl in decoded.resource_logs for sl in rl.scope_logs)
         chunks = route_logs(decoded)
         self.reserve()
+        unbuffered = 0
         if chunks:
-            await self.buffered(self._buffer.store_logs(list(chunks.values())))
+            stored = await self.buffered(self._buffer.store_logs(list(chunks.values())), traces=chunks)
+            if stored is UNBUFFERED:  # acknowledged unbuffered (session.on_buffer_full: forward)
+                unbuffered = sum(chunk.records for chunk in chunks.values())
         await self.forward(raw, records)
         self.stats.log_records += records
+        self.stats.unbuffered_log_records += unbuffered
         return ExportLogsServiceResponse()

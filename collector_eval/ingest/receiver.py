@@ -9,15 +9,19 @@ nothing is lost.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
+from collector_eval.ingest.buffer_full import BufferFull, out_of_memory
 from collector_eval.ingest.forwarder import Forwarder
+from collector_eval.model import SessionKey
 from collector_eval.otlp.signals import SPECS, Signal
+from collector_eval.sessions.buffer import SessionBuffer
+from collector_eval.sessions.options import OnBufferFull
 from collector_eval.store.client import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
@@ -46,6 +50,20 @@ class ReceiverStats:
     refused_too_large: int = 0
     refused_unauthenticated: int = 0
     redis_errors: int = 0
+    # session.on_buffer_full: forward: acknowledged without being buffered (Redis at maxmemory); also
+    # counted as accepted above.
+    unbuffered_requests: int = 0
+    unbuffered_spans: int = 0
+    unbuffered_log_records: int = 0  # those naming a trace: the others are never buffered
+
+
+class Unbuffered(Enum):
+    """What buffered() returns for a write Redis had no memory for (session.on_buffer_full: forward)."""
+
+    UNBUFFERED = "unbuffered"
+
+
+UNBUFFERED = Unbuffered.UNBUFFERED
 
 
 class Refusal(StrEnum):
@@ -89,10 +107,14 @@ class SignalReceiver:
 
     signal: Signal
 
-    def __init__(self, forwarder: Forwarder, stats: ReceiverStats | None = None):
+    def __init__(self, forwarder: Forwarder, stats: ReceiverStats | None = None, buffer: SessionBuffer | None = None):
         self._forwarder = forwarder
         self.stats = stats or ReceiverStats()  # shared by the receivers of one protocol
         self.spec = SPECS[self.signal]
+        # With session.on_buffer_full: forward, the marks owed for what Redis had no memory for.
+        self._full: BufferFull | None = None
+        if buffer is not None and buffer.on_full == OnBufferFull.FORWARD:
+            self._full = BufferFull.of(buffer)
 
     async def ingest(self, raw: bytes, request: Message | None = None) -> Message:
         raise NotImplementedError
@@ -114,12 +136,25 @@ class SignalReceiver:
             self.stats.refused_unavailable += 1
             raise Refused(Refusal.UNAVAILABLE, "downstream queue is full; retry later")
 
-    async def buffered(self, write: Awaitable[T]) -> T:
+    async def buffered(
+        self, write: Awaitable[T], sessions: Iterable[SessionKey] = (), traces: Iterable[bytes] = ()
+    ) -> T | Unbuffered:
         """Run the Redis write of a request that holds its reserved place; a Redis failure gives the
-        place back and refuses the request as unavailable."""
+        place back and refuses the request as unavailable. With session.on_buffer_full: forward, a
+        write refused for want of memory returns UNBUFFERED instead: the request keeps its place and goes
+        on unbuffered, and the sessions and traces (ids) it would have added to are marked truncated
+        once Redis has room."""
         try:
-            return await write
+            result = await write
         except REDIS_ERRORS as exc:
+            if self._full is not None and out_of_memory(exc):
+                self.stats.redis_errors += 1
+                self.stats.unbuffered_requests += 1
+                self._full.owe(sessions, traces)
+                log.warning(
+                    "redis is full, forwarding %s export unbuffered (session.on_buffer_full): %s", self.signal, exc
+                )
+                return UNBUFFERED
             self._forwarder.release()
             self.stats.redis_errors += 1
             self.stats.refused_unavailable += 1
@@ -128,6 +163,9 @@ class SignalReceiver:
         except BaseException:
             self._forwarder.release()
             raise
+        if self._full is not None:
+            await self._full.pay()  # Redis took a write: it has room for the marks owed
+        return result
 
     async def forward(self, payload: bytes, items: int) -> None:
         """Queue payload in the reserved place; with receiver.acknowledge: forwarded, wait until every

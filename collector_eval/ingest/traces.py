@@ -15,7 +15,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from collector_eval.ingest.forwarder import Forwarder
-from collector_eval.ingest.receiver import ReceiverStats, Refusal, Refused, SignalReceiver
+from collector_eval.ingest.receiver import UNBUFFERED, ReceiverStats, Refusal, Refused, SignalReceiver
 from collector_eval.otlp.signals import Signal
 from collector_eval.sessions.buffer import SessionBuffer
 from collector_eval.sessions.router import Routed, SessionRouter
@@ -32,7 +32,7 @@ class TraceReceiver(SignalReceiver):
         on_scheduled: Callable[[], None] = lambda: None,
         stats: ReceiverStats | None = None,
     ):
-        super().__init__(forwarder, stats)
+        super().__init__(forwarder, stats, buffer)
         self._router = router
         self._buffer = buffer
         self._on_scheduled = on_scheduled  # a session was scheduled for judging
@@ -51,7 +51,8 @@ class TraceReceiver(SignalReceiver):
         rejected = routed.rejected
         try:
             self.reserve()
-            if await self.buffered(self._buffer.store(routed)):
+            scheduled = await self.buffered(self._buffer.store(routed), routed.sessions, routed.orphans)
+            if scheduled is not UNBUFFERED and scheduled:
                 self._on_scheduled()
             # Rejected spans are not accepted, so they are not forwarded either. Buffered already:
             # if the downstream refuses, the retry buffers its spans again, and a session loads each
@@ -61,6 +62,8 @@ class TraceReceiver(SignalReceiver):
             self._count_unavailable(routed)
             raise
         self.stats.spans += accepted
+        if scheduled is UNBUFFERED:  # acknowledged unbuffered (session.on_buffer_full: forward)
+            self.stats.unbuffered_spans += accepted
         self.stats.rejected_spans += rejected.count
         self.stats.sessions += len(routed.sessions)
         if rejected.count:

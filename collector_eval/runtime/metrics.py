@@ -208,6 +208,27 @@ class _ServiceCollector(Collector):
         yield _counter(
             "requests_refused", "Export requests refused whole, by reason.", ["protocol", "reason"], requests_refused
         )
+        # session.on_buffer_full: forward: what Redis had no memory for went on without it.
+        yield _counter(
+            "requests_unbuffered",
+            "Export requests acknowledged and forwarded without being buffered: Redis was full and "
+            "session.on_buffer_full is forward (their sessions are marked truncated).",
+            ["protocol"],
+            {(p,): s.unbuffered_requests for p, s in stats.items()},
+        )
+        yield _counter(
+            "spans_unbuffered",
+            "Spans acknowledged and forwarded without being buffered (Redis full, session.on_buffer_full: forward).",
+            ["protocol"],
+            {(p,): s.unbuffered_spans for p, s in stats.items()},
+        )
+        yield _counter(
+            "log_records_unbuffered",
+            "Log records naming a trace acknowledged and forwarded without being buffered with it (Redis "
+            "full, session.on_buffer_full: forward).",
+            ["protocol"],
+            {(p,): s.unbuffered_log_records for p, s in stats.items()},
+        )
         yield _counter(
             "sessions_buffered",
             "Sessions that received spans, counted once per Export request.",

@@ -9,7 +9,7 @@ import json
 import os
 import struct
 import time
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -28,7 +28,7 @@ from collector_eval.sessions.keys import (
     session_member,
 )
 from collector_eval.sessions.log_router import LogChunk
-from collector_eval.sessions.options import SessionConfig
+from collector_eval.sessions.options import OnBufferFull, SessionConfig
 from collector_eval.sessions.router import Routed
 from collector_eval.sessions.status import FIELDS as STATUS_FIELDS
 from collector_eval.sessions.status import SessionStatus
@@ -37,6 +37,12 @@ from collector_eval.store.client import Client
 
 # Keys SCAN visits per call when listing sessions.
 SCAN_BATCH = 1000
+
+# KEYS: a session or trace hash; ARGV: the reason, the TTL it gets if it has none (a new hash).
+_MARK_TRUNCATED = """
+redis.call('HSET', KEYS[1], 'truncated', ARGV[1])
+if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+"""
 
 
 @dataclass
@@ -180,6 +186,22 @@ class SessionBuffer:
         )
         args.append(b"".join(blob))
         return key_list, args
+
+    @property
+    def on_full(self) -> OnBufferFull:
+        """session.on_buffer_full: what the receivers do with a request Redis has no memory for."""
+        return OnBufferFull(self._cfg.on_buffer_full)
+
+    async def mark_truncated(self, sessions: Iterable[SessionKey], trace_ids: Iterable[bytes], reason: str) -> None:
+        """Flag sessions and traces truncated, as a cap does, with the reason as the flag's value: spans
+        of theirs were acknowledged without being buffered. A hash that does not exist yet gets the TTL
+        a new one would, so the flag waits for the spans still to come and never outlives them."""
+        pipe = self._redis.pipeline(transaction=False)
+        for session in sessions:
+            pipe.eval(_MARK_TRUNCATED, 1, self._keys.session(session), reason, int(self._cfg.ttl_s))
+        for trace_id in trace_ids:
+            pipe.eval(_MARK_TRUNCATED, 1, self._keys.trace(trace_id), reason, int(self._cfg.orphan_trace_ttl_s))
+        await pipe.execute()
 
     def _pack(self, payload: bytes) -> bytes:
         # LZ4 costs about 0.2 ms per 340 KB request and stores spans in a fifth to two fifths of

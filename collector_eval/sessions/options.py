@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from collector_eval.config.checks import ConfigError, check_non_negative, check_positive
 
@@ -17,6 +18,13 @@ class EndMarkerConfig:
     def validate(self, path: str) -> None:
         if not self.attribute:
             raise ConfigError(f"{path}.attribute: must not be empty")
+
+
+class OnBufferFull(StrEnum):
+    """What a receiver does with a request Redis has no memory for (session.on_buffer_full)."""
+
+    REFUSE = "refuse"  # UNAVAILABLE / 503: the sender retries, telemetry waits with it
+    FORWARD = "forward"  # forwarded and acknowledged unbuffered; its sessions marked truncated
 
 
 @dataclass
@@ -53,10 +61,15 @@ class SessionConfig:
     max_duration_s: float = 0
     # How buffered spans are kept in Redis: "lz4" (compressed) or "none".
     compression: str = "lz4"
+    # Redis at its maxmemory (noeviction): "refuse" answers UNAVAILABLE, so telemetry stops with the
+    # buffer; "forward" keeps telemetry flowing and loses only the evaluation of what was not buffered.
+    on_buffer_full: str = "refuse"
 
     def validate(self, path: str) -> None:
         if self.compression not in ("lz4", "none"):
             raise ConfigError(f"{path}.compression: {self.compression!r} is not one of lz4, none")
+        if self.on_buffer_full not in tuple(OnBufferFull):
+            raise ConfigError(f"{path}.on_buffer_full: {self.on_buffer_full!r} is not one of {', '.join(OnBufferFull)}")
         if self.late_spans not in ("reevaluate", "ignore"):
             raise ConfigError(f"{path}.late_spans: {self.late_spans!r} is not one of reevaluate, ignore")
         check_non_negative(self.idle_timeout_s, f"{path}.idle_timeout_s")
