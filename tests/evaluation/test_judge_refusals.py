@@ -1,5 +1,6 @@
 """A server refusing a response-format mode, in each shape servers use (400, 422, llama-cpp-python's 500):
-the judge moves down a mode without spending a retry, and keeps the mode that works. A 500 that names
+the judge moves down a mode at once (no backoff; the refusal counts as an attempt while one is left, so
+an ask makes at most 1 + max_retries calls) and keeps the mode that works. A 500 that names
 no response format is still a server fault, retried."""
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ def test_unusable_answers_after_a_refusal_end_unparseable_after_every_attempt() 
         with pytest.raises(JudgeError) as info:
             ask(make_judge(server, max_retries=1))
     assert info.value.error_type == "judge_unparseable"
-    assert formats(server) == ["json_schema", "json_object", "json_object"]
+    # The refusal used up one of the 1 + max_retries attempts: the JSON mode got the other.
+    assert formats(server) == ["json_schema", "json_object"]
 
 
 def test_a_500_naming_no_response_format_is_a_server_fault_and_retried() -> None:
@@ -143,8 +145,9 @@ def test_in_instructions_mode_a_500_naming_the_format_is_still_a_fault() -> None
         with pytest.raises(JudgeError) as info:
             ask(judge)
     assert info.value.error_type == "judge_server_error"
-    # Two refusals walk it down to instructions; there, the same answer is a fault: 1 + max_retries tries.
-    assert formats(server) == ["json_schema", "json_object", None, None]
+    # Two refusals walk it down to instructions (the first used up the one retry; the second had none
+    # left to use, so the mode it found still gets its call); there, the same answer is a fault.
+    assert formats(server) == ["json_schema", "json_object", None]
 
 
 @pytest.mark.parametrize(

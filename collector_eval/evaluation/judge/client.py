@@ -175,9 +175,13 @@ class Judge:
                         **request_format(mode, schema, schema_name),
                     )
             except _Refused as refused:
-                # Our request's form was refused, not the answer: not an attempt, and no backoff. At
-                # most two per Judge (three modes), since the mode found is kept for later asks.
+                # Our request's form was refused, not the answer: no backoff, and the next mode at
+                # once. The refusal uses up an attempt while one is left, so an ask makes at most
+                # 1 + judge.max_retries calls; the mode it moves to always gets one. At most two per
+                # Judge (three modes), since the mode found is kept for later asks.
                 self._downgrade(mode, refused.error)
+                if attempt + 1 < attempts:
+                    attempt += 1
                 continue
             except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
                 if _is_context_length(exc):
