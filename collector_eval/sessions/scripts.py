@@ -66,6 +66,36 @@ local function join(trace_key)
     end
   end
 end
+-- The chunks were written just before this script with their replies switched off: a write Redis
+-- refused (the chunk itself took it past maxmemory) would leave spans unstored that this script then
+-- counted, and the request acknowledged. So every chunk is checked before anything is counted, and
+-- one missing refuses the whole request as Redis refuses a write when full.
+local function all_stored()
+  local k = 4
+  for c = 1, u32() do
+    local field = str()
+    u32(); u32()
+    if redis.call('HEXISTS', KEYS[k], field) == 0 then return false end
+    k = k + 1
+  end
+  for s = 1, u32() do
+    local key = KEYS[k]
+    k = k + 1
+    str()
+    for c = 1, u32() do
+      local field = str()
+      u32(); u32()
+      if redis.call('HEXISTS', key, field) == 0 then return false end
+    end
+    k = k + u32()
+    for e = 1, u32() do str() end
+  end
+  return true
+end
+if not all_stored() then
+  return redis.error_reply("OOM command not allowed when used memory > 'maxmemory' (a chunk of this request was not stored)")
+end
+pos = 1
 local k = 4
 for c = 1, u32() do
   count_chunk(KEYS[k])
