@@ -11,7 +11,6 @@ were forwarded).
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Iterable
 
 from redis.exceptions import OutOfMemoryError
@@ -35,23 +34,15 @@ def out_of_memory(exc: BaseException) -> bool:
 
 
 class BufferFull:
-    """The marks owed by one buffer's receivers (every signal, every protocol): one per buffer."""
-
-    _by_buffer: weakref.WeakKeyDictionary[SessionBuffer, BufferFull] = weakref.WeakKeyDictionary()
+    """The marks owed by one buffer's receivers (every signal, every protocol): the service makes one
+    and gives it to each of them."""
 
     def __init__(self, buffer: SessionBuffer):
-        self._buffer = weakref.ref(buffer)  # a strong one would keep _by_buffer's key alive
+        self._buffer = buffer
         self._sessions: set[SessionKey] = set()
         self._traces: set[bytes] = set()
         self._marking = False
         self.dropped = 0
-
-    @classmethod
-    def of(cls, buffer: SessionBuffer) -> BufferFull:
-        found = cls._by_buffer.get(buffer)
-        if found is None:
-            found = cls._by_buffer[buffer] = cls(buffer)
-        return found
 
     @property
     def pending(self) -> int:
@@ -79,14 +70,13 @@ class BufferFull:
     async def pay(self) -> None:
         """Write the marks owed, after a write Redis took (so it has room again). Never raises: the
         request that calls it is buffered already; marks Redis still refuses wait for the next."""
-        buffer = self._buffer()
-        if not self.pending or self._marking or buffer is None:
+        if not self.pending or self._marking:
             return
         sessions, traces = self._sessions, self._traces
         self._sessions, self._traces = set(), set()
         self._marking = True  # one write at a time: concurrent requests find nothing to pay
         try:
-            await buffer.mark_truncated(sessions, traces, REASON)
+            await self._buffer.mark_truncated(sessions, traces, REASON)
             log.info("marked %d sessions and %d traces truncated (%s)", len(sessions), len(traces), REASON)
         except Exception as exc:
             self.owe(sessions, traces)

@@ -12,6 +12,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceResponse,
 )
 
+from collector_eval.ingest.buffer_full import BufferFull
 from collector_eval.ingest.forwarder import Forwarder
 from collector_eval.ingest.receiver import UNBUFFERED, ReceiverStats, SignalReceiver
 from collector_eval.otlp.signals import Signal
@@ -22,8 +23,14 @@ from collector_eval.sessions.log_router import route_logs
 class LogsReceiver(SignalReceiver):
     signal = Signal.LOGS
 
-    def __init__(self, buffer: SessionBuffer, forwarder: Forwarder, stats: ReceiverStats | None = None):
-        super().__init__(forwarder, stats, buffer)
+    def __init__(
+        self,
+        buffer: SessionBuffer,
+        forwarder: Forwarder,
+        stats: ReceiverStats | None = None,
+        full: BufferFull | None = None,
+    ):
+        super().__init__(forwarder, stats, full)
         self._buffer = buffer
 
     async def ingest(self, raw: bytes, request=None) -> ExportLogsServiceResponse:

@@ -20,8 +20,6 @@ from collector_eval.ingest.buffer_full import BufferFull, out_of_memory
 from collector_eval.ingest.forwarder import Forwarder
 from collector_eval.model import SessionKey
 from collector_eval.otlp.signals import SPECS, Signal
-from collector_eval.sessions.buffer import SessionBuffer
-from collector_eval.sessions.options import OnBufferFull
 from collector_eval.store.client import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
@@ -107,14 +105,13 @@ class SignalReceiver:
 
     signal: Signal
 
-    def __init__(self, forwarder: Forwarder, stats: ReceiverStats | None = None, buffer: SessionBuffer | None = None):
+    def __init__(self, forwarder: Forwarder, stats: ReceiverStats | None = None, full: BufferFull | None = None):
         self._forwarder = forwarder
         self.stats = stats or ReceiverStats()  # shared by the receivers of one protocol
         self.spec = SPECS[self.signal]
-        # With session.on_buffer_full: forward, the marks owed for what Redis had no memory for.
-        self._full: BufferFull | None = None
-        if buffer is not None and buffer.on_full == OnBufferFull.FORWARD:
-            self._full = BufferFull.of(buffer)
+        # With session.on_buffer_full: forward, the marks owed for what Redis had no memory for (one
+        # for every receiver of the service); None: refuse such a request as unavailable.
+        self._full = full
 
     async def ingest(self, raw: bytes, request: Message | None = None) -> Message:
         raise NotImplementedError

@@ -14,6 +14,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from collector_eval.ingest.buffer_full import BufferFull
 from collector_eval.ingest.forwarder import Forwarder
 from collector_eval.ingest.receiver import UNBUFFERED, ReceiverStats, Refusal, Refused, SignalReceiver
 from collector_eval.otlp.signals import Signal
@@ -31,8 +32,9 @@ class TraceReceiver(SignalReceiver):
         forwarder: Forwarder,
         on_scheduled: Callable[[], None] = lambda: None,
         stats: ReceiverStats | None = None,
+        full: BufferFull | None = None,
     ):
-        super().__init__(forwarder, stats, buffer)
+        super().__init__(forwarder, stats, full)
         self._router = router
         self._buffer = buffer
         self._on_scheduled = on_scheduled  # a session was scheduled for judging

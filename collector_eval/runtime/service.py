@@ -19,6 +19,7 @@ from collector_eval.export.options import ResultForm
 from collector_eval.export.outbox import GROUP as PUBLISHERS
 from collector_eval.export.outbox import BackendPublisher, OutboxPublisher
 from collector_eval.ingest.auth import BearerTokenAuth, load_tokens
+from collector_eval.ingest.buffer_full import BufferFull
 from collector_eval.ingest.forwarder import Forwarder
 from collector_eval.ingest.grpc import grpc_handler
 from collector_eval.ingest.http import HttpReceiver, start_http_receiver
@@ -33,6 +34,7 @@ from collector_eval.runtime.config import Config
 from collector_eval.runtime.telemetry import Telemetry
 from collector_eval.sessions.buffer import SessionBuffer
 from collector_eval.sessions.keys import Keys
+from collector_eval.sessions.options import OnBufferFull
 from collector_eval.sessions.router import SessionRouter
 from collector_eval.sessions.scripts import load_scripts
 from collector_eval.sessions.triggers import DuePoller
@@ -156,13 +158,16 @@ class Service:
         ]
         stack.push_async_callback(cancel_all, tasks)
 
+        # session.on_buffer_full: forward: the truncation marks owed, one set for every receiver.
+        full = BufferFull(buffer) if cfg.session.on_buffer_full == OnBufferFull.FORWARD else None
+
         def receivers() -> list[SignalReceiver]:
             # One set per protocol, sharing its counters, over the same router, buffer and queue.
             stats = ReceiverStats()
             assert self.forwarder is not None and self.poller is not None
             return [
-                TraceReceiver(SessionRouter(cfg.session), buffer, self.forwarder, self.poller.wake, stats),
-                LogsReceiver(buffer, self.forwarder, stats),
+                TraceReceiver(SessionRouter(cfg.session), buffer, self.forwarder, self.poller.wake, stats, full),
+                LogsReceiver(buffer, self.forwarder, stats, full),
                 MetricsReceiver(self.forwarder, stats),
             ]
 

@@ -28,7 +28,7 @@ from collector_eval.sessions.keys import (
     session_member,
 )
 from collector_eval.sessions.log_router import LogChunk
-from collector_eval.sessions.options import OnBufferFull, SessionConfig
+from collector_eval.sessions.options import SessionConfig
 from collector_eval.sessions.router import Routed
 from collector_eval.sessions.status import FIELDS as STATUS_FIELDS
 from collector_eval.sessions.status import SessionStatus
@@ -186,11 +186,6 @@ class SessionBuffer:
         )
         args.append(b"".join(blob))
         return key_list, args
-
-    @property
-    def on_full(self) -> OnBufferFull:
-        """session.on_buffer_full: what the receivers do with a request Redis has no memory for."""
-        return OnBufferFull(self._cfg.on_buffer_full)
 
     async def mark_truncated(self, sessions: Iterable[SessionKey], trace_ids: Iterable[bytes], reason: str) -> None:
         """Flag sessions and traces truncated, as a cap does, with the reason as the flag's value: spans
