@@ -3,9 +3,26 @@ service's HTTP servers (OTLP/HTTP receiver, telemetry) bind, so both fail the sa
 
 from __future__ import annotations
 
+import logging
 import ssl
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+
+
+class _OneLineForBadHttp(logging.Filter):
+    """aiohttp logs a request it cannot parse (a broken chunk size, a bad header) with a traceback,
+    before any handler of ours runs: for a sender's malformed HTTP that is one warning line, as every
+    other refusal is. Anything else aiohttp reports (a bug of ours) keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            record.msg = f"{record.getMessage()}: malformed HTTP ({type(exc).__name__}: {exc.message})"
+            record.args = ()
+            record.exc_info = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
 
 
 async def start_site(
@@ -19,6 +36,9 @@ async def start_site(
 ) -> tuple[web.AppRunner, int]:
     """Serve app on endpoint ("host:port"; port 0: any free port); returns the runner and the bound
     port. key is the config key named in the error when the address cannot be bound."""
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _OneLineForBadHttp) for f in server_log.filters):
+        server_log.addFilter(_OneLineForBadHttp())
     host, _, port = endpoint.rpartition(":")
     # access_log off: one log line per Export request would drown every other record.
     runner = web.AppRunner(app, access_log=None, auto_decompress=auto_decompress, shutdown_timeout=2)

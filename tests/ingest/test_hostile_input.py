@@ -211,6 +211,14 @@ def test_body_that_stops_midway(probe):
         probe.svc.call(asyncio.sleep(0.2))  # the handler finishes after the connection is gone
         probe._one_line(f"HTTP body cut short ({head.strip()})", 1)
         assert post(probe.svc, good(Signal.TRACES).SerializeToString()).status == 200
+    # Chunked framing broken inside the body (a chunk size that is not hex): aiohttp refuses it before
+    # any handler runs; its log is one line too, no traceback.
+    probe.caplog.clear()
+    assert _half_sent(port, "Transfer-Encoding: chunked\r\n", b"zz\r\n" + body + b"\r\n0\r\n\r\n") in (0, 400)
+    probe.svc.call(asyncio.sleep(0.2))
+    bad = [r for r in probe.caplog.records if r.name == "aiohttp.server"]
+    assert len(bad) == 1 and bad[0].exc_info is None and "malformed HTTP" in bad[0].getMessage(), bad
+    assert post(probe.svc, good(Signal.TRACES).SerializeToString()).status == 200
 
 
 def _half_sent(port: int, head: str, body: bytes) -> int:
