@@ -6,7 +6,6 @@ no response format is still a server fault, retried."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 import pytest
@@ -15,6 +14,7 @@ from collector_eval.backoff import Backoff
 from collector_eval.evaluation.judge.client import Judge, JudgeAnswer, JudgeError
 from collector_eval.evaluation.judge.modes import names_response_format
 from collector_eval.evaluation.judge.options import JudgeConfig
+from tests.evaluation.test_judge import GOOD, SCHEMA
 from tests.support.judge_server import (
     JSON_SCHEMA_REJECTED,
     LLAMA_CPP_PYTHON_REFUSAL,
@@ -24,13 +24,6 @@ from tests.support.judge_server import (
     JudgeServer,
 )
 
-SCHEMA = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["ok"],
-    "properties": {"ok": {"type": "boolean"}},
-}
-GOOD = json.dumps({"ok": True})
 REFUSALS = {
     "llama-cpp-python-500": LLAMA_CPP_PYTHON_REFUSAL,
     "vllm-400": VALIDATION_400_REFUSAL,
