@@ -246,22 +246,26 @@ class SessionRouter:
             # happens to hold these bytes): the KeyValue's tag and length right before the key, at
             # the start of one of the span's top-level fields.
             kv_len = value_end - pos
-            frame = (
-                bytes((SPAN_ATTRIBUTE, kv_len))
-                if kv_len < 0x80
-                else bytes([SPAN_ATTRIBUTE]) + wire.encode_varint(kv_len)
-            )
-            kv_start = pos - len(frame)
+            if kv_len < 0x80:  # the usual: compared in place, no frame built
+                kv_start = pos - 2
+                framed = kv_start >= start and raw[kv_start] == SPAN_ATTRIBUTE and raw[pos - 1] == kv_len
+            else:
+                frame = bytes([SPAN_ATTRIBUTE]) + wire.encode_varint(kv_len)
+                kv_start = pos - len(frame)
+                framed = kv_start >= start and raw[kv_start:pos] == frame
             if (
-                value_end > end
-                or kv_start < start
-                or raw[kv_start:pos] != frame
-                or not _field_at(raw, start, end, kv_start)
+                not framed
+                or value_end > end
                 or value_len < 2
                 or raw[value_start] != STRING_VALUE
+                or not _field_at(raw, start, end, kv_start)
             ):
                 return UNREADABLE
-            text_len, text_start = wire.read_varint(raw, value_start + 1)
+            text_len = raw[value_start + 1]
+            if text_len < 0x80:
+                text_start = value_start + 2
+            else:
+                text_len, text_start = wire.read_varint(raw, value_start + 1)
             if text_len == 0 or text_start + text_len != value_end:
                 return UNREADABLE
             try:
