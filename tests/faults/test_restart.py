@@ -96,8 +96,9 @@ def test_kill_one_of_two_processes_the_survivor_takes_over_within_the_timeout(tm
         )
         assert carrier_counts(sink) == {"sess-survivor": 1}
         assert len(judge.requests) == 2
-        # Within the timeout, and a judge call and a delivery more (both quick here).
-        assert to_verdict <= DEFAULT_TIMEOUT_S + 2
+        # Taken over within the timeout (measured 28-30 s here), then a judge call, a commit and a
+        # delivery more: quick here, but a loaded CI machine gets a few seconds' room for them.
+        assert to_verdict <= DEFAULT_TIMEOUT_S + 5
     finally:
         release.set()
         for proc in procs.values():
