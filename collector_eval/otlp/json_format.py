@@ -35,12 +35,12 @@ def load_otlp_json(path_or_text: str | os.PathLike[str]) -> ExportTraceServiceRe
     A str that starts with "{" is taken as the JSON text itself, anything else as a path.
     Raises ValueError naming the source and the problem.
     """
-    return _load(path_or_text, ExportTraceServiceRequest, "resourceSpans", "trace")
+    return _load(_read(path_or_text), ExportTraceServiceRequest, "resourceSpans", "trace")
 
 
 def load_otlp_logs_json(path_or_text: str | os.PathLike[str]) -> ExportLogsServiceRequest:
     """Reads `{"resourceLogs": [...]}` as load_otlp_json reads traces."""
-    return _load(path_or_text, ExportLogsServiceRequest, "resourceLogs", "logs")
+    return _load(_read(path_or_text), ExportLogsServiceRequest, "resourceLogs", "logs")
 
 
 def load_otlp_files(
@@ -63,15 +63,13 @@ def parse_otlp_json(text: str, signal: Signal) -> Message:
     spec = SPECS[signal]
     if not text.lstrip().startswith("{"):
         raise ValueError("expected a JSON object")
-    request = spec.request()
-    for where, doc in _documents(text, "body"):
-        request.MergeFrom(_parse(doc, where, spec.request, spec.json_key, signal.value))
-    return request
+    return _load((text, "body"), spec.request, spec.json_key, signal.value)
 
 
-def _load(path_or_text: str | os.PathLike[str], cls: type[M], key: str, signal: str) -> M:
+def _load(source: tuple[str, str], cls: type[M], key: str, signal: str) -> M:
+    """Every object of source (text, where it came from) merged into one request of cls."""
     request = cls()
-    for where, doc in _documents(*_read(path_or_text)):
+    for where, doc in _documents(*source):
         request.MergeFrom(_parse(doc, where, cls, key, signal))
     return request
 

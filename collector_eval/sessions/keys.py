@@ -56,7 +56,7 @@ class Keys:
         return self.shards[self._shard_index(trace_id)]
 
     def trace(self, trace_id: bytes) -> bytes:
-        return b"%st:%s" % (self._tag_bytes[self._shard_index(trace_id)], trace_id.hex().encode())
+        return self.trace_with_shard(trace_id)[0]
 
     def trace_with_shard(self, trace_id: bytes) -> tuple[bytes, ShardKeys]:
         """trace() and trace_shard() in one: the store path asks both for every trace of a request."""

@@ -80,6 +80,11 @@ def parse_arguments(raw: Any) -> Any:
     # Missing arguments mean none (OpenInference leaves out "{}").
     if raw is None or raw == "":
         return {}
+    return json_or_text(raw)
+
+
+def json_or_text(raw: Any) -> Any:
+    """A value that may arrive as JSON text, decoded; text that is not JSON stays text."""
     if isinstance(raw, str):
         try:
             return json.loads(raw)

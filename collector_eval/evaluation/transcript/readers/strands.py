@@ -17,7 +17,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from collector_eval.evaluation.transcript.messages import Call, Event, Message, SpanRecord, ToolRun, as_text
+from collector_eval.evaluation.transcript.messages import (
+    Call,
+    Event,
+    Message,
+    SpanRecord,
+    ToolRun,
+    as_text,
+    json_or_text,
+)
 from collector_eval.evaluation.transcript.readers import genai
 
 SCOPE = "strands.telemetry.tracer"
@@ -75,7 +83,7 @@ def _tool_result(span: SpanRecord) -> str | None:
     `gen_ai.tool.message` event of a tool span holds the ARGUMENTS, not the result."""
     result = span.attributes.get("gen_ai.tool.call.result")
     if result is not None:
-        return _blocks_text(_json(result))
+        return _blocks_text(json_or_text(result))
     found = genai.details(span)
     if found is not None:
         outputs = genai.parse_messages(found[1], output=True, response_text=_blocks_text)
@@ -84,14 +92,14 @@ def _tool_result(span: SpanRecord) -> str | None:
             return answers[0].content
     choice: Event | None = next((e for e in span.events if e.name == "gen_ai.choice"), None)
     if choice is not None and "message" in choice.attributes:
-        return _blocks_text(_json(choice.attributes["message"]))
+        return _blocks_text(json_or_text(choice.attributes["message"]))
     return None
 
 
 def _block_messages(role: str, raw: Any) -> list[Message]:
     """One message's content block list: toolResult blocks become tool messages (before the rest),
     text blocks the message's text, toolUse blocks its calls."""
-    blocks = _json(raw)
+    blocks = json_or_text(raw)
     if not isinstance(blocks, list):  # e.g. the invoke_agent answer, a plain string
         return [Message(role, as_text(blocks))]
     texts: list[str] = []
@@ -119,12 +127,3 @@ def _blocks_text(value: Any) -> str:
     if isinstance(value, list) and value and all(isinstance(b, dict) and ("text" in b or "json" in b) for b in value):
         return "\n".join(as_text(b["text"]) if "text" in b else json.dumps(b["json"]) for b in value)
     return as_text(value)
-
-
-def _json(raw: Any) -> Any:
-    if isinstance(raw, str):
-        try:
-            return json.loads(raw)
-        except json.JSONDecodeError:
-            return raw
-    return raw
