@@ -39,6 +39,41 @@ class ResultStatus(StrEnum):
     SKIPPED = "skipped"  # not judged, by choice or for want of content: error_type says why
 
 
+class Forwarding(StrEnum):
+    """What forwarding.mode: on_verdict decided for a session's spans."""
+
+    KEPT = "kept"
+    DROPPED = "dropped"
+
+
+# The rule index of a decision no forwarding.keep rule made: dropped because none matched, or kept
+# because the session had no verdict within forwarding.hold_max_s.
+NO_RULE = -1
+
+
+@dataclass(frozen=True)
+class ForwardingDecision:
+    """A session's forwarding decision, as its hash records it for the release of its spans (the
+    store script reads only whether it starts with "kept")."""
+
+    decision: Forwarding
+    rule: int  # the forwarding.keep rule that decided (its index), or NO_RULE
+    exporters: tuple[str, ...] = ()  # named exporters the spans go to; empty: the default ones
+
+    @property
+    def kept(self) -> bool:
+        return self.decision == Forwarding.KEPT
+
+    def encode(self) -> str:
+        return f"{self.decision}:{self.rule}:{','.join(self.exporters)}"
+
+    @classmethod
+    def parse(cls, raw: bytes | str) -> ForwardingDecision:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        decision, rule, exporters = text.split(":", 2)
+        return cls(Forwarding(decision), int(rule), tuple(filter(None, exporters.split(","))))
+
+
 @dataclass(frozen=True)
 class SessionKey:
     tenant: str

@@ -68,7 +68,9 @@ def coerce(tp: Any, value: Any, path: str) -> Any:
             raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__}")
         return {str(k): coerce(val_tp, v, f"{path}.{k}") for k, v in value.items()}
     if origin in (typing.Union, types.UnionType):
-        raise AssertionError("config types are not unions")  # keep the schema simple to document
+        # Only "X | None": an option that may be left unset (a condition that is not asked).
+        (inner,) = (t for t in typing.get_args(tp) if t is not type(None))
+        return None if value is None else coerce(inner, value, path)
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{path}: expected true or false, got {value!r}")

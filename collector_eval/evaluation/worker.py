@@ -16,6 +16,8 @@ from collector_eval.aio import cancel_all
 from collector_eval.evaluation.jobs import Job
 from collector_eval.evaluation.judging import SessionJudging
 from collector_eval.export.carrier import build_carrier, build_result_logs, verdict_to_dict
+from collector_eval.export.forwarding.options import ForwardingConfig
+from collector_eval.export.forwarding.rules import decide
 from collector_eval.export.results import records_to_json, result_records
 from collector_eval.export.verdict import Verdict
 from collector_eval.model import Trigger
@@ -42,8 +44,10 @@ class EvaluationWorker:
         judging: SessionJudging,
         backends: tuple[str, ...] = (),  # the evaluation backends, each fed from its own outbox
         result_logs: bool = False,  # verdicts go to the OTLP exporters as log records too
+        forwarding: ForwardingConfig | None = None,  # on_verdict: each verdict decides its spans' fate
     ):
         self._cfg = cfg
+        self._forwarding = forwarding
         self._backends = backends
         self._result_logs = result_logs
         self._buffer = buffer
@@ -56,6 +60,10 @@ class EvaluationWorker:
         # Read by the metrics collector: (evaluator, status) -> runs; "input"/"output" -> judge tokens.
         self.evaluations: Counter[tuple[str, str]] = Counter()
         self.judge_tokens: Counter[str] = Counter()
+        # (decision, rule index) -> sessions decided; rule index -> spans dropped by it (the spans
+        # new since the session's last verdict, so a re-evaluation does not count them twice).
+        self.decisions: Counter[tuple[str, str]] = Counter()
+        self.spans_dropped: Counter[str] = Counter()
         self.redis_errors = 0
 
     async def run(self) -> None:
@@ -111,6 +119,8 @@ class EvaluationWorker:
             await self._buffer.release(job.session, claim)
             return None
         verdict = await self._judging.run(stored)
+        if self._forwarding is not None:
+            verdict.forwarding = decide(self._forwarding, verdict)
         for result in verdict.all_results():
             self.evaluations[(result.name, result.status)] += 1
             self.judge_tokens["input"] += result.input_tokens
@@ -141,12 +151,18 @@ class EvaluationWorker:
             self._backends,
             records_to_json(result_records(verdict)) if self._backends else "[]",
             build_result_logs(verdict).SerializeToString() if self._result_logs else b"",
+            verdict.forwarding,
         )
         if committed < 0:
             raise OutboxFull()
         if committed == 0:
             return None  # this revision's verdict was committed by an earlier run of the job
         self.verdicts += 1
+        decision = verdict.forwarding
+        if decision is not None:
+            self.decisions[(decision.decision.value, str(decision.rule))] += 1
+            if not decision.kept:
+                self.spans_dropped[str(decision.rule)] += stored.span_count - max(stored.judged_spans, 0)
         return verdict
 
     async def stop(self) -> None:

@@ -31,6 +31,10 @@ EVENT_NAME = "gen_ai.evaluation.result"
 # What the transcript builder could not make consistent: on the session's carrier span and on every
 # session-level result (a string array, only when there are any).
 ATTR_WARNINGS = "collector_eval.transcript.warnings"
+# forwarding.mode on_verdict: kept or dropped, and the index of the forwarding.keep rule that decided
+# (-1: none matched, or kept past hold_max_s), on the session's carrier span.
+ATTR_DECISION = "collector_eval.forwarding.decision"
+ATTR_RULE = "collector_eval.forwarding.rule"
 
 
 def build_carrier(verdict: Verdict) -> ExportTraceServiceRequest:
@@ -51,6 +55,9 @@ def build_carrier(verdict: Verdict) -> ExportTraceServiceRequest:
     }
     if verdict.transcript_warnings:
         attrs[ATTR_WARNINGS] = list(verdict.transcript_warnings)
+    if verdict.forwarding is not None:
+        attrs[ATTR_DECISION] = verdict.forwarding.decision.value
+        attrs[ATTR_RULE] = verdict.forwarding.rule
     for detector, count in verdict.redactions.items():
         attrs[f"collector_eval.redaction.{detector}"] = count
     if session.id_attribute and session.id_attribute != "session.id":
@@ -214,7 +221,7 @@ def _any_value(value: object) -> AnyValue:
 def verdict_to_dict(verdict: Verdict) -> dict:
     """The console exporter's form of a verdict: one JSON object per evaluation run."""
     session = verdict.session
-    return {
+    out = {
         "session_id": session.key.session_id,
         "tenant": session.key.tenant,
         "revision": session.revision,
@@ -237,6 +244,9 @@ def verdict_to_dict(verdict: Verdict) -> dict:
             for subject in verdict.subjects
         ],
     }
+    if verdict.forwarding is not None:
+        out["forwarding"] = {"decision": verdict.forwarding.decision.value, "rule": verdict.forwarding.rule}
+    return out
 
 
 def _session_result(result: EvaluationResult, verdict: Verdict) -> dict:

@@ -114,11 +114,34 @@ class FileExporterConfig:
 
 
 @dataclass
+class NamedExporterConfig:
+    """exporters.named.<name>: a destination of its own, which only the sessions a forwarding.keep
+    rule sends there reach (with their verdicts)."""
+
+    otlp: OtlpExporterConfig = field(default_factory=OtlpExporterConfig)
+    otlp_http: OtlpHttpExporterConfig = field(default_factory=OtlpHttpExporterConfig)
+    file: FileExporterConfig = field(default_factory=FileExporterConfig)
+
+    @property
+    def downstream_configured(self) -> bool:
+        return bool(self.otlp.endpoint or self.otlp_http.endpoint or self.file.path)
+
+    def validate(self, path: str) -> None:
+        self.otlp.validate(f"{path}.otlp")
+        self.otlp_http.validate(f"{path}.otlp_http")
+        if not self.downstream_configured:
+            raise ConfigError(f"{path}: names no exporter; set otlp.endpoint, otlp_http.endpoint or file.path")
+
+
+@dataclass
 class ExportersConfig:
     otlp: OtlpExporterConfig = field(default_factory=OtlpExporterConfig)
     otlp_http: OtlpHttpExporterConfig = field(default_factory=OtlpHttpExporterConfig)
     console: ConsoleExporterConfig = field(default_factory=ConsoleExporterConfig)
     file: FileExporterConfig = field(default_factory=FileExporterConfig)
+    # Exporters by name, for forwarding.keep rules that route the sessions they keep (see
+    # NamedExporterConfig); nothing else is sent to them.
+    named: dict[str, NamedExporterConfig] = field(default_factory=dict)
     # The evaluation backends: verdicts written natively where their users look, each from its own outbox.
     phoenix: PhoenixConfig = field(default_factory=PhoenixConfig)
     langfuse: LangfuseConfig = field(default_factory=LangfuseConfig)
@@ -134,6 +157,11 @@ class ExportersConfig:
         self.phoenix.validate(f"{path}.phoenix")
         self.langfuse.validate(f"{path}.langfuse")
         self.datadog.validate(f"{path}.datadog")
+        for name, named in self.named.items():
+            if not name or not name.replace("_", "").replace("-", "").isalnum():
+                # Names travel in a Redis field joined by "," and ":".
+                raise ConfigError(f"{path}.named: {name!r} is not a name of letters, digits, _ and -")
+            named.validate(f"{path}.named.{name}")
 
     def build_backends(self) -> list[Backend]:
         """A client for every enabled evaluation backend (its keys read from the environment now)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from collector_eval.model import EvaluationResult, StoredSession
+from collector_eval.model import EvaluationResult, ForwardingDecision, StoredSession
 
 
 @dataclass
@@ -36,6 +36,8 @@ class Verdict:
     judged_subjects: set[str] = field(default_factory=set)
     # The transcript's warnings (evaluation/transcript/doubt.py): the session-level results rest on it.
     transcript_warnings: list[str] = field(default_factory=list)
+    # forwarding.mode on_verdict: what the keep rules decided for the session's spans; None: not held.
+    forwarding: ForwardingDecision | None = None
 
     def all_results(self):
         yield from self.results

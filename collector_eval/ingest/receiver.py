@@ -53,6 +53,8 @@ class ReceiverStats:
     unbuffered_requests: int = 0
     unbuffered_spans: int = 0
     unbuffered_log_records: int = 0  # those naming a trace: the others are never buffered
+    # forwarding.mode on_verdict: accepted spans held in Redis for their verdict (not forwarded now).
+    held_spans: int = 0
 
 
 class Unbuffered(Enum):
@@ -132,6 +134,10 @@ class SignalReceiver:
         if not self._forwarder.try_reserve():
             self.stats.refused_unavailable += 1
             raise Refused(Refusal.UNAVAILABLE, "downstream queue is full; retry later")
+
+    def release(self) -> None:
+        """Give back the reserved place of a request that has nothing to forward now."""
+        self._forwarder.release()
 
     async def buffered(
         self, write: Awaitable[T], sessions: Iterable[SessionKey] = (), traces: Iterable[bytes] = ()

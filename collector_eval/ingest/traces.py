@@ -13,6 +13,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
 from collector_eval.ingest.buffer_full import BufferFull
 from collector_eval.ingest.forwarder import Forwarder
@@ -33,11 +34,15 @@ class TraceReceiver(SignalReceiver):
         on_scheduled: Callable[[], None] = lambda: None,
         stats: ReceiverStats | None = None,
         full: BufferFull | None = None,
+        hold: bool = False,
     ):
         super().__init__(forwarder, stats, full)
         self._router = router
         self._buffer = buffer
         self._on_scheduled = on_scheduled  # a session was scheduled for judging
+        # forwarding.mode on_verdict: buffered spans wait for their session's verdict (the releaser
+        # sends them); only spans Redis did not keep are forwarded from here.
+        self._hold = hold
 
     async def ingest(self, raw: bytes, request=None) -> ExportTraceServiceResponse:
         """Route, buffer and queue one request. Returns once the spans are buffered and queued, so
@@ -53,19 +58,26 @@ class TraceReceiver(SignalReceiver):
         rejected = routed.rejected
         try:
             self.reserve()
-            scheduled = await self.buffered(self._buffer.store(routed), routed.sessions, routed.orphans)
-            if scheduled is not UNBUFFERED and scheduled:
+            stored = await self.buffered(self._buffer.store(routed), routed.sessions, routed.orphans)
+            if stored is not UNBUFFERED and stored.scheduled:
                 self._on_scheduled()
             # Rejected spans are not accepted, so they are not forwarded either. Buffered already:
             # if the downstream refuses, the retry buffers its spans again, and a session loads each
             # span once.
-            await self.forward(_without_rejected(routed) if rejected.count else raw, accepted)
+            if not self._hold or stored is UNBUFFERED:
+                await self.forward(_without_rejected(routed) if rejected.count else raw, accepted)
+            elif stored.unheld:
+                await self.forward(b"".join(stored.unheld), _span_count(stored.unheld))
+            else:
+                self.release()
         except Refused:
             self._count_unavailable(routed)
             raise
         self.stats.spans += accepted
-        if scheduled is UNBUFFERED:  # acknowledged unbuffered (session.on_buffer_full: forward)
+        if stored is UNBUFFERED:  # acknowledged unbuffered (session.on_buffer_full: forward)
             self.stats.unbuffered_spans += accepted
+        elif self._hold:
+            self.stats.held_spans += accepted - (_span_count(stored.unheld) if stored.unheld else 0)
         self.stats.rejected_spans += rejected.count
         self.stats.sessions += len(routed.sessions)
         if rejected.count:
@@ -74,6 +86,12 @@ class TraceReceiver(SignalReceiver):
 
     def _count_unavailable(self, routed: Routed) -> None:
         self.stats.refused_unavailable_spans += routed.rejected.count + routed.span_count
+
+
+def _span_count(chunks: list[bytes]) -> int:
+    return sum(
+        len(ss.spans) for chunk in chunks for rs in TracesData.FromString(chunk).resource_spans for ss in rs.scope_spans
+    )
 
 
 def _without_rejected(routed: Routed) -> bytes:

@@ -17,6 +17,7 @@ from collector_eval.evaluation.evaluators.options import EvaluatorConfig
 from collector_eval.evaluation.judge.options import JudgeConfig
 from collector_eval.evaluation.transcript.options import TranscriptConfig
 from collector_eval.evaluation.transcript.redaction import DETECTORS
+from collector_eval.export.forwarding.options import ForwardingConfig
 from collector_eval.export.options import ExportersConfig
 from collector_eval.ingest.options import ReceiverConfig
 from collector_eval.runtime.options import ControlConfig, TelemetryConfig
@@ -41,6 +42,7 @@ class Config:
     # Detectors whose matches are masked in the transcript before the judge sees it; empty: off.
     redaction: list[str] = field(default_factory=list)
     transcript: TranscriptConfig = field(default_factory=TranscriptConfig)
+    forwarding: ForwardingConfig = field(default_factory=ForwardingConfig)
 
     def validate(self) -> Config:
         self.receiver.validate("receiver")
@@ -54,6 +56,14 @@ class Config:
         self.control.validate("control")
         check_positive(self.processes, "processes")
         self.transcript.validate("transcript")
+        self.forwarding.validate("forwarding")
+        for i, rule in enumerate(self.forwarding.keep):
+            for name in rule.exporters:
+                if name not in self.exporters.named:
+                    known = ", ".join(self.exporters.named) or "none"
+                    raise ConfigError(
+                        f"forwarding.keep[{i}].exporters: {name!r} is not in exporters.named (named: {known})"
+                    )
         names: dict[str, int] = {}
         for i, evaluator in enumerate(self.evaluators):
             evaluator.validate(f"evaluators[{i}]")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
@@ -26,9 +27,12 @@ from collector_eval.export.outbox import BackendPublisher, OutboxPublisher
 from collector_eval.ingest.auth import BearerTokenAuth
 from collector_eval.ingest.forwarder import Forwarder
 from collector_eval.ingest.http import HttpReceiver
+from collector_eval.ingest.receiver import ReceiverStats
 from collector_eval.ingest.traces import TraceReceiver
+from collector_eval.model import NO_RULE, Forwarding
 from collector_eval.otlp.signals import Signal
 from collector_eval.sessions.keys import Keys
+from collector_eval.sessions.release import Releaser
 from collector_eval.sessions.triggers import DuePoller
 from collector_eval.store.client import REDIS_ERRORS, Client
 from collector_eval.store.streams import StreamGroup
@@ -47,6 +51,7 @@ class Watched(Protocol):
     publisher: OutboxPublisher | None
     backend_publishers: list[BackendPublisher]
     poller: DuePoller | None
+    releaser: Releaser | None
 
 
 log = logging.getLogger(__name__)
@@ -64,6 +69,7 @@ class RedisFigures:
     jobs_pending: int = 0
     outbox_depth: int = 0
     outbox_overflows: int = 0
+    sessions_held: int = 0  # forwarding.mode on_verdict: sessions holding spans, without a verdict yet
     # Per evaluation backend: verdicts waiting in its outbox, and verdicts it missed for a full one.
     backend_depth: dict[str, int] = field(default_factory=dict)
     backend_overflows: dict[str, int] = field(default_factory=dict)
@@ -92,7 +98,9 @@ class Metrics:
         """Read the job stream and outbox figures from Redis; on failure keep none (redis_up 0)."""
         figures = self.redis_figures
         try:
-            jobs_queued, outbox_depth, overflows, pending = await asyncio.wait_for(_read(client, keys), REDIS_TIMEOUT_S)
+            jobs_queued, outbox_depth, overflows, held, pending = await asyncio.wait_for(
+                _read(client, keys), REDIS_TIMEOUT_S
+            )
             depth, backend_overflows = await asyncio.wait_for(_read_backends(client, keys, backends), REDIS_TIMEOUT_S)
         except (TimeoutError, *REDIS_ERRORS, OSError) as exc:
             figures.up = False
@@ -102,6 +110,7 @@ class Metrics:
         figures.up = True
         figures.jobs_queued, figures.jobs_pending = int(jobs_queued), int(pending)
         figures.outbox_depth, figures.outbox_overflows = int(outbox_depth), int(overflows or 0)
+        figures.sessions_held = int(held)
         figures.backend_depth, figures.backend_overflows = depth, backend_overflows
 
     def exposition(self) -> bytes:
@@ -109,22 +118,24 @@ class Metrics:
 
 
 async def _read(client: Client, keys: Keys) -> tuple:
-    """Job and outbox figures summed over the shards."""
+    """Job, outbox and hold figures summed over the shards."""
     pipe = client.pipeline(transaction=False)
     for shard in keys.shards:
         pipe.xlen(shard.jobs)
         pipe.xlen(shard.outbox)
         pipe.get(shard.outbox_overflow)
+        pipe.zcard(shard.hold)
     replies = await pipe.execute()
-    jobs_queued, outbox_depth = sum(replies[0::3]), sum(replies[1::3])
-    overflows = sum(int(n or 0) for n in replies[2::3])
+    jobs_queued, outbox_depth = sum(replies[0::4]), sum(replies[1::4])
+    overflows = sum(int(n or 0) for n in replies[2::4])
+    held = sum(replies[3::4])
     pending = 0
     for shard in keys.shards:
         try:
             pending += (await client.xpending(shard.jobs, EVALUATORS))["pending"]
         except ResponseError:  # NOGROUP: no worker has read the stream yet
             pass
-    return jobs_queued, outbox_depth, overflows, pending
+    return jobs_queued, outbox_depth, overflows, held, pending
 
 
 async def _read_backends(client: Client, keys: Keys, backends: list[str]) -> tuple[dict[str, int], dict[str, int]]:
@@ -309,12 +320,15 @@ class _ServiceCollector(Collector):
             {(p.backend.name,): p.failed for p in backends},
         )
 
+        yield from _forwarding(svc, stats)
+
         redis_errors = {
             ("receiver",): sum(s.redis_errors for s in stats.values()),
             ("worker",): worker.redis_errors if worker is not None else 0,
             ("outbox",): (publisher.redis_errors if publisher is not None else 0)
             + sum(p.redis_errors for p in svc.backend_publishers),
             ("triggers",): svc.poller.redis_errors if svc.poller is not None else 0,
+            ("releaser",): svc.releaser.redis_errors if svc.releaser is not None else 0,
             ("metrics",): self._redis.errors,
         }
         yield _counter("redis_errors", "Redis commands that failed, by component.", ["component"], redis_errors)
@@ -329,6 +343,11 @@ class _ServiceCollector(Collector):
                 "jobs_pending", "Evaluation jobs taken by a worker and not yet acknowledged.", figures.jobs_pending
             )
             yield _gauge("outbox_depth", "Verdicts in the outbox waiting for the downstream.", figures.outbox_depth)
+            yield _gauge(
+                "forwarding_sessions_held",
+                "Sessions holding spans in Redis without a verdict yet (forwarding.mode on_verdict, all replicas).",
+                figures.sessions_held,
+            )
             yield _counter(
                 "outbox_overflows",
                 "Verdicts that waited because the outbox was full (all replicas).",
@@ -349,3 +368,66 @@ class _ServiceCollector(Collector):
                 ["backend"],
                 {(name,): n for name, n in figures.backend_overflows.items()},
             )
+
+
+def _forwarding(svc: Watched, stats: Mapping[str, ReceiverStats]) -> Iterator[Metric]:
+    """forwarding.mode on_verdict: where every held span went. Every family even in immediate mode,
+    at zero: a dashboard's query finds it."""
+    worker, poller, releaser = svc.worker, svc.poller, svc.releaser
+    yield _counter(
+        "spans_held",
+        "Spans accepted and held in Redis for their session's verdict (not forwarded on arrival).",
+        ["protocol"],
+        {(p,): s.held_spans for p, s in stats.items()},
+    )
+    decisions: Counter[tuple[str, str]] = Counter(worker.decisions if worker is not None else {})
+    if poller is not None:
+        decisions[(Forwarding.KEPT.value, str(NO_RULE))] += poller.sessions_overdue
+    yield _counter(
+        "forwarding_sessions",
+        "Forwarding decisions, by decision and the index of the keep rule that made it (-1: no rule "
+        "matched, or, kept, no verdict within forwarding.hold_max_s).",
+        ["decision", "rule"],
+        decisions,
+    )
+    yield _counter(
+        "forwarding_spans_dropped",
+        "Held spans dropped by a decision, by the keep rule that decided (-1: none matched).",
+        ["rule"],
+        {(rule,): n for rule, n in (worker.spans_dropped if worker is not None else {}).items()},
+    )
+    kept = releaser.spans_kept if releaser is not None else 0
+    yield _counter("forwarding_spans_kept", "Held spans of kept sessions the downstream took.", [], {(): kept})
+    yield _counter(
+        "forwarding_bytes_kept",
+        "Bytes (OTLP, uncompressed) of held spans of kept sessions the downstream took.",
+        [],
+        {(): releaser.bytes_kept if releaser is not None else 0},
+    )
+    yield _counter(
+        "forwarding_spans_late",
+        "Of forwarding_spans_kept, the spans that arrived after their session was kept.",
+        [],
+        {(): releaser.spans_late if releaser is not None else 0},
+    )
+    yield _counter(
+        "forwarding_spans_refused",
+        "Held spans a downstream refused outright on release (not retried).",
+        [],
+        {(): releaser.spans_refused if releaser is not None else 0},
+    )
+    yield _counter(
+        "forwarding_traces_without_session",
+        "Traces whose orphan TTL passed without a session: forwarded or dropped (forwarding.without_session).",
+        ["outcome"],
+        {
+            ("forwarded",): poller.traces_forwarded if poller is not None else 0,
+            ("dropped",): poller.traces_dropped if poller is not None else 0,
+        },
+    )
+    yield _counter(
+        "forwarding_spans_without_session",
+        "Spans of traces without a session the downstream took.",
+        [],
+        {(): releaser.spans_without_session if releaser is not None else 0},
+    )

@@ -14,7 +14,8 @@ from collector_eval.evaluation.judge.client import Judge
 from collector_eval.evaluation.judging import SessionJudging
 from collector_eval.evaluation.worker import GROUP as EVALUATORS
 from collector_eval.evaluation.worker import EvaluationWorker
-from collector_eval.export.destinations import build_destinations
+from collector_eval.export.destinations import Routes, build_destinations
+from collector_eval.export.forwarding.options import WithoutSession
 from collector_eval.export.options import ResultForm
 from collector_eval.export.outbox import GROUP as PUBLISHERS
 from collector_eval.export.outbox import BackendPublisher, OutboxPublisher
@@ -35,9 +36,11 @@ from collector_eval.runtime.telemetry import Telemetry
 from collector_eval.sessions.buffer import SessionBuffer
 from collector_eval.sessions.keys import Keys
 from collector_eval.sessions.options import OnBufferFull
+from collector_eval.sessions.release import GROUP as RELEASERS
+from collector_eval.sessions.release import Releaser
 from collector_eval.sessions.router import SessionRouter
 from collector_eval.sessions.scripts import load_scripts
-from collector_eval.sessions.triggers import DuePoller
+from collector_eval.sessions.triggers import DuePoller, Overdue
 from collector_eval.store.client import connect
 from collector_eval.store.server import EmbeddedRedis
 from collector_eval.store.streams import StreamGroup, consumer_identity
@@ -66,6 +69,7 @@ class Service:
         self.jobs: list[StreamGroup] = []  # one per shard
         self.worker: EvaluationWorker | None = None
         self.poller: DuePoller | None = None
+        self.releaser: Releaser | None = None  # forwarding.mode on_verdict only
         self.receiver: TraceReceiver | None = None  # gRPC's; its counters are those of all three signals
         self.http_receiver: HttpReceiver | None = None
         self._stack = AsyncExitStack()
@@ -87,7 +91,8 @@ class Service:
         await load_scripts(redis)
         keys = Keys(cfg.redis.key_prefix, cfg.redis.shard_count)
         self.telemetry = Telemetry(cfg, self, redis, keys)
-        buffer = SessionBuffer(redis, keys, cfg.session)
+        holds = cfg.forwarding.holds  # spans wait in Redis for their verdict
+        buffer = SessionBuffer(redis, keys, cfg.session, cfg.forwarding.hold_max_s if holds else None)
 
         exporters = cfg.exporters
         self.forwarder = Forwarder(
@@ -100,9 +105,8 @@ class Service:
         stack.push_async_callback(self.forwarder.stop, DRAIN_TIMEOUT_S)
         visibility = cfg.jobs.visibility_timeout_s
         # Verdicts get clients of their own: a queue of forwarded spans must not hold them up.
-        verdict_destinations = build_destinations(exporters)
-        for destination in verdict_destinations:
-            stack.push_async_callback(destination.close)
+        verdict_destinations = Routes.build(exporters)
+        stack.push_async_callback(verdict_destinations.close)
         self.publisher = OutboxPublisher(
             [StreamGroup(redis, shard.outbox, PUBLISHERS, visibility, self.consumer) for shard in keys.shards],
             verdict_destinations,
@@ -145,16 +149,31 @@ class Service:
             judging,
             tuple(b.name for b in backends),
             result_logs=ResultForm.LOG in exporters.otlp.results_as,
+            forwarding=cfg.forwarding if holds else None,
         )
         stack.push_async_callback(self.worker.stop)
-        for publisher in (self.publisher, *self.backend_publishers):
-            stack.push_async_callback(publisher.stop)
-        self.poller = DuePoller(redis, keys, cfg.jobs)
+        consumers = [self.publisher, *self.backend_publishers]
+        if holds:
+            # Held spans get clients of their own too: a release waits on no verdict and no arrival.
+            span_routes = Routes.build(exporters)
+            stack.push_async_callback(span_routes.close)
+            self.releaser = Releaser(
+                redis,
+                keys,
+                [StreamGroup(redis, shard.release, RELEASERS, visibility, self.consumer) for shard in keys.shards],
+                span_routes.send,
+                cfg.jobs.poll_interval_s,
+                visibility,
+            )
+            consumers.append(self.releaser)
+        for consumer in consumers:
+            stack.push_async_callback(consumer.stop)
+        overdue = Overdue(cfg.session, cfg.forwarding.without_session == WithoutSession.DROP) if holds else None
+        self.poller = DuePoller(redis, keys, cfg.jobs, overdue)
         tasks = [
             asyncio.create_task(self.poller.run()),
             asyncio.create_task(self.worker.run()),
-            asyncio.create_task(self.publisher.run()),
-            *(asyncio.create_task(p.run()) for p in self.backend_publishers),
+            *(asyncio.create_task(c.run()) for c in consumers),
         ]
         stack.push_async_callback(cancel_all, tasks)
 
@@ -166,7 +185,9 @@ class Service:
             stats = ReceiverStats()
             assert self.forwarder is not None and self.poller is not None
             return [
-                TraceReceiver(SessionRouter(cfg.session), buffer, self.forwarder, self.poller.wake, stats, full),
+                TraceReceiver(
+                    SessionRouter(cfg.session), buffer, self.forwarder, self.poller.wake, stats, full, hold=holds
+                ),
                 LogsReceiver(buffer, self.forwarder, stats, full),
                 MetricsReceiver(self.forwarder, stats),
             ]

@@ -19,7 +19,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, TracesData
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
-from collector_eval.model import SessionKey, StoredSession
+from collector_eval.model import ForwardingDecision, SessionKey, StoredSession
 from collector_eval.sessions import control_scripts, scripts
 from collector_eval.sessions.keys import (
     Keys,
@@ -65,6 +65,15 @@ def _shard_write(writes: dict[int, _ShardWrite], shard: ShardKeys) -> _ShardWrit
 
 
 @dataclass
+class Stored:
+    """What buffering a request came to: sessions scheduled for judging, and (spans held for their
+    verdict) the chunks a cap kept out of Redis, which are forwarded at once instead."""
+
+    scheduled: int
+    unheld: list[bytes] = field(default_factory=list)
+
+
+@dataclass
 class Claim:
     revision: int
     counter: bytes  # the session's span/byte counter this revision covers
@@ -72,19 +81,24 @@ class Claim:
 
 
 class SessionBuffer:
-    def __init__(self, client: Client, keys: Keys, cfg: SessionConfig):
+    def __init__(self, client: Client, keys: Keys, cfg: SessionConfig, hold_max_s: float | None = None):
         self._redis = client
         self._keys = keys
         self._cfg = cfg
+        # forwarding.mode on_verdict: spans are held for their verdict (at most this long); None: not held.
+        self._hold_max_s = hold_max_s
 
-    async def store(self, routed: Routed) -> int:
-        """Buffer every chunk and schedule ended sessions; returns how many sessions were scheduled."""
+    async def store(self, routed: Routed) -> Stored:
+        """Buffer every chunk and schedule ended sessions."""
         keys = self._keys
         writes: dict[int, _ShardWrite] = {}
         fields = _chunk_fields(SPANS)
+        payloads: dict[bytes, bytes] = {}  # field -> spans, for the chunks a cap may delete
         for orphan in routed.orphans.values():
             key = keys.trace(orphan.trace_id)
-            field, payload = next(fields), self._pack(orphan.payload())
+            field, raw = next(fields), orphan.payload()
+            payload = self._pack(raw)
+            payloads[field] = raw
             command = [b"HSET", key, field, payload]
             if orphan.end_spans:
                 command += (b"end_span", orphan.end_spans[-1].trace_id + orphan.end_spans[-1].span_id)
@@ -96,7 +110,9 @@ class SessionBuffer:
             home = keys.shard_of(session)
             write = _shard_write(writes, home)
             key, member = keys.session(session), session_member(session).encode()
-            field, payload = next(fields), self._pack(chunk.payload())
+            field, raw = next(fields), chunk.payload()
+            payload = self._pack(raw)
+            payloads[field] = raw
             # One field for all the session's spans of the request, one per trace they are in.
             command = [b"HSET", key, field, payload, b"id_attribute", chunk.id_attribute.encode()]
             section_keys = [key]
@@ -115,7 +131,9 @@ class SessionBuffer:
             write.sessions.append((section_keys, blob))
         replies = await self._store_shards(list(writes.values()))
         scheduled = sum(int(r[0]) for r in replies)
-        handed = [(member, end) for r in replies for member, end in zip(r[1::2], r[2::2])]
+        # Deleted by a cap: with spans held, they would be lost; else they were forwarded anyway.
+        unheld = [payloads[f] for r in replies for f in r[1]] if self._hold_max_s is not None else []
+        handed = [(member, end) for r in replies for member, end in zip(r[2::2], r[3::2])]
         if handed:
             # End spans that waited with their trace in another shard go to their sessions' shards.
             handovers: dict[int, _ShardWrite] = {}
@@ -126,7 +144,7 @@ class SessionBuffer:
                 write.sessions.append(([keys.session(session)], handover))
             replies = await self._store_shards(list(handovers.values()))
             scheduled += sum(int(r[0]) for r in replies)
-        return scheduled
+        return Stored(scheduled, unheld)
 
     async def store_logs(self, chunks: list[LogChunk]) -> None:
         """Buffer log records in their traces' hashes: kept for the orphan TTL, or the session's once
@@ -167,7 +185,8 @@ class SessionBuffer:
     def _store_call(self, write: _ShardWrite) -> tuple[list[bytes], list[bytes]]:
         """The store script's keys and arguments for one shard's part of a request."""
         cfg, shard = self._cfg, write.shard
-        key_list = [shard.due.encode(), shard.idle.encode(), shard.max_duration.encode(), *write.orphan_keys]
+        names = (shard.due, shard.idle, shard.max_duration, shard.hold, shard.orphans, shard.release)
+        key_list = [*(name.encode() for name in names), *write.orphan_keys]
         blob = [_u32(len(write.orphan_keys)), *write.orphans, _u32(len(write.sessions))]
         for section_keys, section in write.sessions:
             key_list += section_keys
@@ -185,6 +204,7 @@ class SessionBuffer:
             b"%f" % cfg.max_duration_s,
         )
         args.append(b"".join(blob))
+        args += (b"0", b"0") if self._hold_max_s is None else (b"1", b"%f" % self._hold_max_s)
         return key_list, args
 
     async def mark_truncated(self, sessions: Iterable[SessionKey], trace_ids: Iterable[bytes], reason: str) -> None:
@@ -242,9 +262,9 @@ class SessionBuffer:
                     break
                 budget_bytes -= len(payload)
                 if name[:1] == LOGS:
-                    _dedupe_logs_into(LogsData.FromString(_unpack(payload)), seen_records, stored.resource_logs)
+                    _dedupe_logs_into(LogsData.FromString(unpack(payload)), seen_records, stored.resource_logs)
                     continue
-                stored.span_count += _dedupe_into(TracesData.FromString(_unpack(payload)), seen, stored.resource_spans)
+                stored.span_count += _dedupe_into(TracesData.FromString(unpack(payload)), seen, stored.resource_spans)
         if not end:
             last = max(
                 (span for rs in stored.resource_spans for ss in rs.scope_spans for span in ss.spans),
@@ -268,11 +288,13 @@ class SessionBuffer:
         backends: tuple[str, ...] = (),
         records: str = "[]",
         otlp_logs: bytes = b"",
+        decision: ForwardingDecision | None = None,
     ) -> int:
         """Record a revision's verdict and queue it for delivery, atomically: the OTLP forms (spans,
         and log records when otlp_logs is given) in the outbox, the result records in each evaluation
-        backend's own outbox. 1: committed; 0: this
-        revision was committed before (a job taken over); -1: the outbox is full."""
+        backend's own outbox; with a forwarding decision (spans held for their verdict), the decision,
+        and a kept session queued for the release of its spans. 1: committed; 0: this revision was
+        committed before (a job taken over); -1: the outbox is full."""
         keys = self._keys
         shard = keys.shard_of(stored.key)
         backend_keys = [key for name in backends for key in (shard.results(name), shard.results_overflow(name))]
@@ -284,6 +306,8 @@ class SessionBuffer:
                     keys.session_result(stored.key, claim.revision),
                     shard.outbox,
                     shard.outbox_overflow,
+                    shard.hold,
+                    shard.release,
                     *backend_keys,
                 ],
                 [
@@ -297,6 +321,9 @@ class SessionBuffer:
                     json.dumps(sorted(judged_subjects)),
                     records,
                     otlp_logs,
+                    decision.encode() if decision is not None else "",
+                    session_member(stored.key),
+                    ",".join(decision.exporters) if decision is not None else "",
                 ],
             )
         )
@@ -420,7 +447,7 @@ SPANS = b"c"
 LOGS = b"l"
 
 
-def _unpack(payload: bytes) -> bytes:
+def unpack(payload: bytes) -> bytes:
     return lz4.block.decompress(payload[1:]) if payload[:1] == COMPRESSED else payload
 
 

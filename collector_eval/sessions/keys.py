@@ -24,6 +24,14 @@ class ShardKeys:
     jobs: str
     outbox: str
     outbox_overflow: str
+    # forwarding.mode on_verdict: sessions holding spans and no verdict yet, scored by first span +
+    # forwarding.hold_max_s; traces holding spans and no session, scored by last span + orphan TTL
+    # (members: the trace hashes' keys); and the sessions and traces whose held spans are to be sent.
+    hold: str
+    orphans: str
+    release: str
+    # What every key of this shard starts with ("<prefix>:{<tag>}:").
+    tag: str
 
     def results(self, backend: str) -> str:
         """An evaluation backend's own outbox (Phoenix, Langfuse, Datadog): one that is down holds
@@ -41,7 +49,19 @@ class Keys:
         self._tags = [f"{prefix}:{{{tag}}}:" for tag in shard_tags(shards)]
         self._tag_bytes = [t.encode() for t in self._tags]
         self.shards = [
-            ShardKeys(i, t + "due", t + "idle", t + "maxdur", t + "jobs", t + "outbox", t + "outbox:overflow")
+            ShardKeys(
+                index=i,
+                due=t + "due",
+                idle=t + "idle",
+                max_duration=t + "maxdur",
+                jobs=t + "jobs",
+                outbox=t + "outbox",
+                outbox_overflow=t + "outbox:overflow",
+                hold=t + "hold",
+                orphans=t + "orphans",
+                release=t + "release",
+                tag=t,
+            )
             for i, t in enumerate(self._tags)
         ]
 

@@ -9,7 +9,7 @@ from string import Template
 
 from redis.exceptions import NoScriptError
 
-from collector_eval.model import Trigger
+from collector_eval.model import NO_RULE, Forwarding, ForwardingDecision, Trigger
 from collector_eval.store.client import Client
 
 # The bookkeeping half of storing an Export request in one shard; buffer.store sends it right after
@@ -17,13 +17,15 @@ from collector_eval.store.client import Client
 # shard). Payloads never pass through Lua: turning a large argument into Lua strings cost more than
 # all the rest.
 #
-# KEYS: the shard's due set, idle set and max-duration set; one trace hash per orphan chunk; per
-# session its hash followed by the hashes of its traces that live in this shard; then the trace
-# hashes in this shard of traces whose session lives in another ("joins"). ARGV: due time, max spans,
-# max bytes, session ttl, orphan ttl, now, late-spans re-evaluation (1 or 0), idle timeout, max
-# duration (0: off), and a packed blob (see buffer.store) naming each chunk's field, span and byte
-# counts (a session gets one chunk per request; none when only an end span is handed over), how many
-# of a session's trace hashes follow its own, its end spans, and the session of each join.
+# KEYS: the shard's due set, idle set and max-duration set, hold set, orphan set and release stream;
+# one trace hash per orphan chunk; per session its hash followed by the hashes of its traces that
+# live in this shard; then the trace hashes in this shard of traces whose session lives in another
+# ("joins"). ARGV: due time, max spans, max bytes, session ttl, orphan ttl, now, late-spans
+# re-evaluation (1 or 0), idle timeout, max duration (0: off), a packed blob (see buffer.store)
+# naming each chunk's field, span and byte counts (a session gets one chunk per request; none when
+# only an end span is handed over), how many of a session's trace hashes follow its own, its end
+# spans, and the session of each join; then whether spans are held for their verdict
+# (forwarding.mode on_verdict: 1 or 0) and hold_max_s.
 #
 # A session is one hash: its chunks (fields "c..."), its traces ("t:<trace id>"), the end span, the
 # trigger that scheduled it, its revision (raised by the worker that judges it), judged_n (the counter
@@ -35,13 +37,23 @@ from collector_eval.store.client import Client
 # flag set. TTLs are only ever extended (a TTL within 10% of its target is left alone, which saves
 # most EXPIREs). A new end span (re)schedules the session; the same end span again (a client retry, a
 # second replica) changes nothing. Spans of a session judged before schedule it again when late spans
-# are re-evaluated. Returns how many sessions were scheduled, then (session, end span) for each end
-# span a join found waiting: buffer.store passes those on to their sessions' shards.
+# are re-evaluated. Returns how many sessions were scheduled, the fields of the chunks a cap deleted,
+# then (session, end span) for each end span a join found waiting: buffer.store passes those on to
+# their sessions' shards.
+#
+# Held spans (on_verdict): a session without a decision waits in the hold set; a trace without a
+# session in the orphan set, its hash kept twice the orphan TTL so that it is still there when the
+# orphan TTL has passed and the poller releases it (RELEASE_OVERDUE). A trace that joins a session is
+# marked "joined" (its hash made if need be, so spans that come later without the id are known to be
+# the session's) and leaves the orphan set. Spans that reach a session whose decision is "kept" queue
+# the session in the release stream; the releaser sends only what it has not sent before.
 STORE_REQUEST = """
 local due_at, max_spans, max_bytes = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local session_ttl, orphan_ttl, now = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local reevaluate, idle, max_duration = ARGV[7] == '1', tonumber(ARGV[8]), tonumber(ARGV[9])
 local blob, pos = ARGV[10], 1
+local hold, hold_max = ARGV[11] == '1', tonumber(ARGV[12])
+local overflow = {}
 local function u32() local v; v, pos = struct.unpack('>I4', blob, pos); return v end
 local function str() local v; v, pos = struct.unpack('>I4c0', blob, pos); return v end
 local function extend(key, ttl)
@@ -53,11 +65,21 @@ local function count_chunk(key)
   if math.floor(n / 4294967296) > max_spans or n % 4294967296 > max_bytes then
     redis.call('HDEL', key, field)
     redis.call('HSET', key, 'truncated', '1')
+    overflow[#overflow + 1] = field
   end
+  return field
+end
+local function release_later(member)
+  redis.call('XADD', KEYS[6], '*', 'session', member, 'late', '1')
 end
 -- Spans of a trace that came before its session's id did: keep them as long as the session, and
 -- hand over an end span among them.
-local function join(trace_key)
+local function join(trace_key, member)
+  if hold and redis.call('HSETNX', trace_key, 'joined', member) == 1 then
+    redis.call('ZREM', KEYS[5], trace_key)
+    -- Spans it held as an orphan are the session's now: sent if the session is kept.
+    if redis.call('HLEN', trace_key) > 1 then release_later(member) end
+  end
   if redis.call('EXPIRE', trace_key, session_ttl) == 1 then
     local pending = redis.call('HGET', trace_key, 'end_span')
     if pending then
@@ -71,7 +93,7 @@ end
 -- counted, and the request acknowledged. So every chunk is checked before anything is counted, and
 -- one missing refuses the whole request as Redis refuses a write when full.
 local function all_stored()
-  local k = 4
+  local k = 7
   for c = 1, u32() do
     local field = str()
     u32(); u32()
@@ -96,10 +118,15 @@ if not all_stored() then
   return redis.error_reply("OOM command not allowed when used memory > 'maxmemory' (a chunk of this request was not stored)")
 end
 pos = 1
-local k = 4
+local k = 7
 for c = 1, u32() do
-  count_chunk(KEYS[k])
-  extend(KEYS[k], orphan_ttl)
+  local key = KEYS[k]
+  local field = count_chunk(key)
+  if hold and string.sub(field, 1, 1) == 'c' then
+    local joined = redis.call('HGET', key, 'joined')
+    if joined then release_later(joined) else redis.call('ZADD', KEYS[5], now + orphan_ttl, key) end
+  end
+  extend(key, hold and orphan_ttl * 2 or orphan_ttl)
   k = k + 1
 end
 local scheduled = 0
@@ -110,7 +137,7 @@ for s = 1, u32() do
   local ends = {}
   for c = 1, u32() do count_chunk(key) end
   for t = 1, u32() do
-    ends[#ends + 1] = join(KEYS[k])
+    ends[#ends + 1] = join(KEYS[k], member)
     k = k + 1
   end
   for e = 1, u32() do ends[#ends + 1] = str() end
@@ -133,12 +160,20 @@ for s = 1, u32() do
   end
   if idle > 0 then redis.call('ZADD', KEYS[2], now + idle, member) end
   if max_duration > 0 then redis.call('ZADD', KEYS[3], 'NX', now + max_duration, member) end
+  if hold then
+    local decision = redis.call('HGET', key, 'decision')
+    if not decision then
+      redis.call('ZADD', KEYS[4], 'NX', now + hold_max, member)
+    elseif string.sub(decision, 1, 4) == '$KEPT' then
+      release_later(member)
+    end
+  end
   extend(key, session_ttl)
 end
-local reply = {scheduled}
+local reply = {scheduled, overflow}
 for j = 1, u32() do
   local member = str()
-  local pending = join(KEYS[k])
+  local pending = join(KEYS[k], member)
   k = k + 1
   if pending then
     reply[#reply + 1] = member
@@ -169,6 +204,39 @@ end
 return {moved, next_due}
 """
 
+# KEYS: the shard's hold set, orphan set and release stream. ARGV: now, batch size, the shard's key
+# tag ("<prefix>:{<tag>}:"), 1 to drop traces without a session (else they are forwarded), session
+# ttl. A session still without a verdict at forwarding.hold_max_s is decided "kept" (no rule) and
+# queued for release; one decided meanwhile is left alone. A trace that never joined a session is
+# queued for release (its hash kept until then) or deleted. Returns the sessions released overdue,
+# the traces queued and the traces dropped.
+RELEASE_OVERDUE = """
+local now, batch, tag = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local overdue, forwarded, dropped = 0, 0, 0
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, batch)) do
+  redis.call('ZREM', KEYS[1], member)
+  local key = tag .. 's:' .. member
+  if redis.call('EXISTS', key) == 1 and redis.call('HSETNX', key, 'decision', '$OVERDUE') == 1 then
+    redis.call('XADD', KEYS[3], '*', 'session', member)
+    overdue = overdue + 1
+  end
+end
+for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, batch)) do
+  redis.call('ZREM', KEYS[2], key)
+  if redis.call('HEXISTS', key, 'n') == 1 and redis.call('HEXISTS', key, 'joined') == 0 then
+    if ARGV[4] == '1' then
+      redis.call('DEL', key)
+      dropped = dropped + 1
+    else
+      redis.call('EXPIRE', key, ARGV[5])
+      redis.call('XADD', KEYS[3], '*', 'trace', key)
+      forwarded = forwarded + 1
+    end
+  end
+end
+return {overdue, forwarded, dropped}
+"""
+
 # KEYS: session hash. A worker's claim on a job: nothing to do when the session is gone, or when no
 # span arrived since it was last judged (a duplicate trigger, a job finished before its worker died);
 # else the session's next revision, the counter it covers and the trigger that scheduled it.
@@ -180,14 +248,17 @@ local revision = redis.call('HINCRBY', KEYS[1], 'revision', 1)
 return {revision, n, redis.call('HGET', KEYS[1], 'trigger') or ''}
 """
 
-# KEYS: session hash, the revision's result key, outbox stream, outbox overflow counter, then per
-# evaluation backend its outbox stream and overflow counter.
+# KEYS: session hash, the revision's result key, outbox stream, outbox overflow counter, the shard's
+# hold set and release stream, then per evaluation backend its outbox stream and overflow counter.
 # ARGV: judged counter, result record, OTLP carrier request, console line, result ttl, outbox max
 # length, distinct spans judged, the span and trace subjects judged so far (JSON), the result records
-# for the backends (JSON), the results as an OTLP logs request (empty: not sent as logs).
+# for the backends (JSON), the results as an OTLP logs request (empty: not sent as logs), the
+# forwarding decision (empty: spans are not held), the session's member name, and the named
+# exporters the verdict goes to as well (comma-separated).
 # The verdict is recorded and queued for delivery in one step, so it is published once even when the
-# job is taken over later. 0: already committed; -1: outbox full (counted; the job retries later). A
-# backend's full outbox does not hold the verdict back: that backend misses it, counted.
+# job is taken over later; so are the forwarding decision and a kept session's place in the release
+# stream. 0: already committed; -1: outbox full (counted; the job retries later). A backend's full
+# outbox does not hold the verdict back: that backend misses it, counted.
 COMMIT_VERDICT = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 if redis.call('XLEN', KEYS[3]) >= tonumber(ARGV[6]) then
@@ -195,8 +266,13 @@ if redis.call('XLEN', KEYS[3]) >= tonumber(ARGV[6]) then
   return -1
 end
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[5])
-redis.call('XADD', KEYS[3], '*', 'otlp', ARGV[3], 'json', ARGV[4], 'logs', ARGV[10])
-for k = 5, #KEYS, 2 do
+redis.call('XADD', KEYS[3], '*', 'otlp', ARGV[3], 'json', ARGV[4], 'logs', ARGV[10], 'to', ARGV[13])
+if ARGV[11] ~= '' then
+  redis.call('HSET', KEYS[1], 'decision', ARGV[11])
+  redis.call('ZREM', KEYS[5], ARGV[12])
+  if string.sub(ARGV[11], 1, 4) == '$KEPT' then redis.call('XADD', KEYS[6], '*', 'session', ARGV[12]) end
+end
+for k = 7, #KEYS, 2 do
   if redis.call('XLEN', KEYS[k]) >= tonumber(ARGV[6]) then
     redis.call('INCR', KEYS[k + 1])
   else
@@ -218,12 +294,20 @@ return 0
 """
 
 
+# What the Lua side writes or compares, named as the Python side spells it.
+WORDS = {
+    **{t.name: t.value for t in Trigger},
+    "KEPT": Forwarding.KEPT.value,
+    "OVERDUE": ForwardingDecision(Forwarding.KEPT, NO_RULE).encode(),
+}
+
+
 class Script:
-    """A Lua script; `$NAME` in its source stands for the Trigger of that name, so the names Redis
-    records are the ones the Python side compares with."""
+    """A Lua script; `$NAME` in its source stands for the WORDS entry of that name (a Trigger, a
+    forwarding decision), so the names Redis records are the ones the Python side compares with."""
 
     def __init__(self, source: str):
-        self.source = Template(source).substitute({t.name: t.value for t in Trigger})
+        self.source = Template(source).substitute(WORDS)
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
 
     async def run(self, client: Client, keys: Sequence[bytes | str], args: list):
@@ -233,8 +317,10 @@ class Script:
             return await client.eval(self.source, len(keys), *keys, *args)
 
 
-SCRIPTS = [Script(s) for s in (STORE_REQUEST, DISPATCH_DUE, CLAIM_REVISION, COMMIT_VERDICT, RELEASE_REVISION)]
-store_request, dispatch_due, claim_revision, commit_verdict, release_revision = SCRIPTS
+SCRIPTS = [
+    Script(s) for s in (STORE_REQUEST, DISPATCH_DUE, CLAIM_REVISION, COMMIT_VERDICT, RELEASE_REVISION, RELEASE_OVERDUE)
+]
+store_request, dispatch_due, claim_revision, commit_verdict, release_revision, release_overdue = SCRIPTS
 
 
 async def load_scripts(client: Client) -> None:

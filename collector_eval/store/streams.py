@@ -1,12 +1,14 @@
-"""Redis Streams read through a consumer group: evaluation jobs, and verdicts in the outbox. Any
-replica can take any entry. Each process reads under a stable consumer name (its host and its
-process index), so a restarted process takes back its own unacknowledged entries at once; while it
-works on an entry it keeps the entry's claim fresh, so an entry whose consumer died is taken over
-by another within the visibility timeout, and one a live consumer works on for longer is not."""
+"""Redis Streams read through a consumer group: evaluation jobs, verdicts in the outboxes, and
+sessions whose held spans are to be released. Any replica can take any entry. Each process reads
+under a stable consumer name (its host and its process index), so a restarted process takes back its
+own unacknowledged entries at once; while it works on an entry it keeps the entry's claim fresh, so
+an entry whose consumer died is taken over by another within the visibility timeout, and one a live
+consumer works on for longer is not."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import socket
@@ -16,6 +18,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ResponseError
 from redis.typing import StreamIdT
 
+from collector_eval.backoff import Backoff
 from collector_eval.store.client import REDIS_ERRORS, Client, log_failure
 
 log = logging.getLogger(__name__)
@@ -28,6 +31,9 @@ RECLAIM_EVERY_S = 5.0
 # idle for more than a sixth of it, so a stalled event loop or a Redis hiccup of several seconds
 # does not make it look dead.
 REFRESHES_PER_TIMEOUT = 6
+# Entries a consumer handles at once, per stream.
+BATCH = 16
+ACK_BACKOFF = Backoff(initial_s=0.1, max_s=2.0)
 
 
 def consumer_identity(name: str, process_index: int) -> str:
@@ -50,6 +56,7 @@ class StreamGroup:
     ):
         self._redis = client
         self._stream = stream
+        self.name = stream
         self._group = group
         self.consumer = consumer or consumer_identity("", 0)
         # An entry is taken over once its consumer has been dead for at most the visibility timeout:
@@ -189,3 +196,57 @@ class StreamGroup:
             await self._redis.xclaim(self._stream, self._group, self.consumer, 0, held, idle=self._idle_ms, justid=True)
         except REDIS_ERRORS as exc:
             log.warning("cannot hand back %d entries of %s: %s", len(held), self._stream, exc)
+
+
+class StreamConsumer:
+    """Reads one stream per shard through a consumer group, handles each entry (_handle), and
+    acknowledges it once handled: an entry whose reader died is taken over, never lost. While an
+    entry is being handled (a delivery retried for as long as the downstream is down) its claim is
+    kept fresh, so no other process takes over work that is still going on. The outboxes and the
+    release of held spans read their streams through it."""
+
+    def __init__(self, streams: list[StreamGroup], poll_interval_s: float):
+        self._streams = streams  # one per shard
+        self._poll_ms = max(1, int(poll_interval_s * 1000))
+        self.redis_errors = 0
+
+    async def run(self) -> None:
+        await asyncio.gather(
+            *(self._drain(stream) for stream in self._streams),
+            *(stream.keep_claims_fresh() for stream in self._streams),
+        )
+
+    async def stop(self) -> None:
+        """After run was cancelled: the deliveries cut short are left to the other processes at once."""
+        for stream in self._streams:
+            await stream.abandon()
+
+    async def _drain(self, stream: StreamGroup) -> None:
+        while True:
+            try:
+                messages = await stream.next_batch(BATCH, self._poll_ms)
+                await asyncio.gather(*(self._handle_and_ack(stream, m) for m in messages))
+            except Exception as exc:
+                self.redis_errors += log_failure(log, f"cannot read {stream.name}", exc)
+                await asyncio.sleep(1)
+
+    async def _handle_and_ack(self, stream: StreamGroup, message: Message) -> None:
+        message_id, fields = message
+        try:
+            await self._handle(message_id.decode(), fields)
+        except Exception:
+            stream.release(message_id)  # taken over and sent again after the visibility timeout
+            raise
+        # Handled now: an acknowledgement lost to a Redis outage would leave the entry to be
+        # reclaimed and sent again, so it is retried until Redis takes it.
+        for attempt in itertools.count(1):
+            try:
+                await stream.ack(message_id)
+                return
+            except REDIS_ERRORS as exc:
+                self.redis_errors += 1
+                log.warning("cannot acknowledge entry %s of %s yet: %s", message_id.decode(), stream.name, exc)
+                await asyncio.sleep(ACK_BACKOFF.delay(attempt))
+
+    async def _handle(self, message_id: str, fields: dict[bytes, bytes]) -> None:
+        raise NotImplementedError

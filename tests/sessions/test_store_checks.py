@@ -44,7 +44,7 @@ async def _exercise(url: str, monkeypatch) -> None:
     assert await client.zcard(keys.shards[0].due) == 0
 
     monkeypatch.setattr(buffer_module.resp, "execute_quietly", real)
-    assert await buffer.store(routed) == 1  # the retry stores and schedules it
+    assert (await buffer.store(routed)).scheduled == 1  # the retry stores and schedules it
     assert int(await client.hget(session_key, "n")) >> 32 == 2
     await client.aclose()
 

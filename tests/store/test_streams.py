@@ -6,6 +6,7 @@ import time
 import uuid
 
 from collector_eval.evaluation.worker import EvaluationWorker
+from collector_eval.export.destinations import Routes
 from collector_eval.export.outbox import OutboxPublisher
 from collector_eval.sessions.options import JobsConfig
 from collector_eval.store.client import connect
@@ -34,7 +35,7 @@ async def _exercise(port: int) -> None:
     jobs = StreamGroup(client, "jobs", "evaluators", visibility_timeout_s=30)
     outbox = StreamGroup(client, "outbox", "publishers", visibility_timeout_s=30)
     worker = EvaluationWorker(JobsConfig(poll_interval_s=0.05), None, [jobs], None)  # type: ignore[arg-type]
-    publisher = OutboxPublisher([outbox], [], console=False, poll_interval_s=0.05)
+    publisher = OutboxPublisher([outbox], Routes([]), console=False, poll_interval_s=0.05)
     loops = [asyncio.create_task(worker.run()), asyncio.create_task(publisher.run())]
     redis = EmbeddedRedis(port=port)
     try:
