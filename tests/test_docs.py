@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from collector_eval.cli import main as cli
+from collector_eval.config.loader import coerce
 from collector_eval.evaluation.evaluators import catalog, goal_completeness
 from collector_eval.evaluation.evaluators.base import ATTR_TRUNCATED
 from collector_eval.evaluation.evaluators.options import EvaluatorConfig
@@ -31,6 +32,8 @@ from collector_eval.export.carrier import (
     build_carrier,
     verdict_to_dict,
 )
+from collector_eval.export.forwarding.options import KeepRule
+from collector_eval.export.options import NamedExporterConfig
 from collector_eval.model import EvaluationResult
 from collector_eval.runtime.config import Config, config_from_dict
 from tests.support.corpus import CORPUS
@@ -67,6 +70,9 @@ TYPE_NAMES = {
     list[EvaluatorConfig]: "list of evaluators",
     dict[str, JudgePriceConfig]: "map of prices",
     list[MappingConfig]: "list of mappings",
+    list[KeepRule]: "list of rules",
+    dict[str, NamedExporterConfig]: "map of exporters",
+    bool | None: "boolean or null",
 }
 
 
@@ -94,12 +100,24 @@ def config_keys(cls: type = Config, obj: object = None, prefix: str = ""):
 
 
 def format_default(value: object) -> str:
-    """The form docs/configuration.md prints a default in: YAML-compatible JSON, integral numbers without '.0'."""
+    """The form docs/configuration.md prints a default in: YAML-compatible JSON, integral numbers without '.0',
+    a list of entries with only the keys that differ from an entry's defaults."""
+    if isinstance(value, list) and value and dataclasses.is_dataclass(value[0]):
+        return json.dumps([_non_defaults(v) for v in value])
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return str(int(value)) if float(value).is_integer() else repr(float(value))
     return json.dumps(value)
+
+
+def _non_defaults(obj) -> dict:
+    out = {}
+    for key, value in vars(obj).items():
+        default = getattr(type(obj)(), key)
+        if value != default:
+            out[key] = _non_defaults(value) if dataclasses.is_dataclass(value) else value
+    return out
 
 
 def section(markdown: str, title: str) -> str:
@@ -197,7 +215,10 @@ def test_every_config_key_is_documented_with_its_default_and_type():
         assert key in rows, f"config key {key} is missing from docs/configuration.md's tables"
         type_name, documented = rows[key]
         assert documented == format_default(default), f"{key}: the docs say {documented}, the options have {default!r}"
-        assert yaml.safe_load(documented) == default, f"{key}: the documented default does not read back as {default!r}"
+        read_back = yaml.safe_load(documented)
+        if isinstance(default, list) and default and dataclasses.is_dataclass(default[0]):
+            read_back = coerce(tp, read_back, key)  # the entries as the loader builds them
+        assert read_back == default, f"{key}: the documented default does not read back as {default!r}"
         assert type_name == TYPE_NAMES[tp], f"{key}: the docs say type {type_name}, the options have {tp}"
 
 
@@ -357,6 +378,7 @@ def test_repository_paths_and_code_references_exist(path):
         "collector_eval.transcript.",
         "collector_eval.evaluation.",
         "collector_eval.redaction.",
+        "collector_eval.forwarding.",
     )
     for name, call in re.findall(r"`(collector_eval(?:\.[\w<>]+)+)(\(?)", text):
         if name == "collector_eval.v1.Control":
