@@ -209,3 +209,24 @@ def test_a_rule_sends_its_sessions_to_a_named_exporter_with_their_verdicts(servi
         assert decisions(sink) == {"to-review": [("kept", 0)], "fine": [("dropped", -1)]}
     finally:
         review.stop()
+
+
+def test_on_a_redis_cluster_kept_spans_go_once_wherever_their_traces_live(service, sink, client_for, redis_cluster_url):
+    """Sessions, traces and release streams spread over three nodes; traces whose children came first
+    (held as orphans in their own shard) join their session in another."""
+    st = service(**on_verdict(redis={"url": redis_cluster_url}))
+    client = client_for(st.endpoint)
+    sent: dict[str, set[bytes]] = {}
+    for i in range(12):
+        sid = f"cluster-{i}"
+        tid = trace_id()
+        root = span(tid, "chat_turn", **{"session.id": sid})
+        child = llm_span(tid, "What is 2 + 2?", "" if i % 3 == 0 else "4", parent=root.span_id)
+        client.export(request(child))  # no id: held with its trace until the root names the session
+        last = end_span(sid)
+        client.export(request(root, last))
+        sent[sid] = {root.span_id, child.span_id, last.span_id}
+    kept = set().union(*(ids for sid, ids in sent.items() if int(sid.split("-")[1]) % 3 == 0))
+    sink.wait_for(lambda s: len(s.carriers()) == 12 and set(held_span_ids(s)) >= kept, timeout_s=30)
+    settle(sink)
+    assert sorted(held_span_ids(sink)) == sorted(kept)
