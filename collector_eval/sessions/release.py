@@ -7,7 +7,7 @@ script for late spans, and by RELEASE_OVERDUE), read through a consumer group: a
 process died is taken over. What was sent is marked in the hash that holds the chunk ("x" + the
 chunk's field) right after the downstream took it, so a takeover sends only what was not: a process
 killed mid-release leaves at most the request in flight at that instant to be sent twice. Releases of
-one session never run at once (a Redis lock, held while its process lives)."""
+one hash never run at once (a Redis lock, held while its process lives)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from typing import cast
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 from redis.asyncio.lock import Lock
 
-from collector_eval.model import NO_RULE, Forwarding, ForwardingDecision
+from collector_eval.model import ForwardingDecision
 from collector_eval.sessions.buffer import SPANS, unpack
 from collector_eval.sessions.keys import Keys, parse_session_member
 from collector_eval.store.client import Client
@@ -34,7 +34,6 @@ REQUEST_BYTES = 1 << 20
 # Chunks read from Redis per round trip.
 READ_BATCH = 32
 SENT = b"x"  # the mark of a sent chunk: this, then the chunk's field
-WITHOUT_SESSION = ForwardingDecision(Forwarding.KEPT, NO_RULE)
 
 # Sends one OTLP traces request to the named exporters (none: the default ones), retried until they
 # take it; False once one refused it outright.
@@ -66,30 +65,34 @@ class Releaser(StreamConsumer):
 
     async def _handle(self, message_id: str, fields: dict[bytes, bytes]) -> None:
         if b"trace" in fields:
-            hashes, decision = [fields[b"trace"]], WITHOUT_SESSION
-        else:
-            key = self._keys.session(parse_session_member(fields[b"session"]))
-            raw = await self._redis.hget(key, "decision")
-            if raw is None:
-                return  # gone (its TTL passed), or not decided yet: its verdict queues it again
-            decision = ForwardingDecision.parse(raw)
-            if not decision.kept:
-                return
-            names = cast(list[bytes], await self._redis.hkeys(key))  # the client never decodes replies
-            hashes = [key, *(self._keys.trace(name[2:]) for name in sorted(names) if name[:2] == b"t:")]
-        async with self._locked(hashes[0]):
-            for key in hashes:
-                spans, size = await self._release_hash(key, decision.exporters)
-                if b"trace" in fields:
-                    self.spans_without_session += spans
-                    continue
-                self.spans_kept += spans
-                self.bytes_kept += size
-                if b"late" in fields:
-                    self.spans_late += spans
+            key = fields[b"trace"]
+            if await self._redis.hexists(key, "joined"):
+                return  # joined a session since its orphan TTL passed: it goes (or not) with the session
+            self.spans_without_session += (await self._release_hash(key, ()))[0]
+            return
+        key = self._keys.session(parse_session_member(fields[b"session"]))
+        raw = await self._redis.hget(key, "decision")
+        if raw is None:
+            return  # gone (its TTL passed), or not decided yet: its verdict queues it again
+        decision = ForwardingDecision.parse(raw)
+        if not decision.kept:
+            return
+        names = cast(list[bytes], await self._redis.hkeys(key))  # the client never decodes replies
+        for hash_key in [key, *(self._keys.trace(name[2:]) for name in sorted(names) if name[:2] == b"t:")]:
+            spans, size = await self._release_hash(hash_key, decision.exporters)
+            self.spans_kept += spans
+            self.bytes_kept += size
+            if b"late" in fields:
+                self.spans_late += spans
 
     async def _release_hash(self, key: bytes, exporters: tuple[str, ...]) -> tuple[int, int]:
-        """Send every span chunk of one hash not sent before; returns the spans and bytes sent."""
+        """Send every span chunk of one hash not sent before; returns the spans and bytes sent. One
+        release of a hash at a time: a trace's hash can be released with its session and, once, as a
+        trace without one."""
+        async with self._locked(key):
+            return await self._release_unsent(key, exporters)
+
+    async def _release_unsent(self, key: bytes, exporters: tuple[str, ...]) -> tuple[int, int]:
         names = cast(list[bytes], await self._redis.hkeys(key))
         sent = {name[1:] for name in names if name[:1] == SENT}
         todo = sorted(name for name in names if name[:1] == SPANS and name not in sent)
