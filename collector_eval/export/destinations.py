@@ -8,7 +8,7 @@ import math
 from typing import Protocol
 
 from collector_eval.export.file import FileExporter
-from collector_eval.export.options import ExportersConfig, NamedExporterConfig
+from collector_eval.export.options import DestinationConfig, ExportersConfig
 from collector_eval.export.otlp_grpc import OtlpGrpcClient
 from collector_eval.export.otlp_http import OtlpHttpClient
 from collector_eval.otlp.signals import Signal
@@ -27,7 +27,7 @@ class Destination(Protocol):
     async def close(self) -> None: ...
 
 
-def build_destinations(cfg: ExportersConfig | NamedExporterConfig) -> list[Destination]:
+def build_destinations(cfg: DestinationConfig) -> list[Destination]:
     """Fresh clients for every configured exporter, of the default set or of a named one (the console
     prints verdicts only, so it is not one of them)."""
     destinations: list[Destination] = []

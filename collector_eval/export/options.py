@@ -114,9 +114,8 @@ class FileExporterConfig:
 
 
 @dataclass
-class NamedExporterConfig:
-    """exporters.named.<name>: a destination of its own, which only the sessions a forwarding.keep
-    rule sends there reach (with their verdicts)."""
+class DestinationConfig:
+    """The OTLP exporters of one destination: the default one (exporters.*) or a named one."""
 
     otlp: OtlpExporterConfig = field(default_factory=OtlpExporterConfig)
     otlp_http: OtlpHttpExporterConfig = field(default_factory=OtlpHttpExporterConfig)
@@ -129,16 +128,22 @@ class NamedExporterConfig:
     def validate(self, path: str) -> None:
         self.otlp.validate(f"{path}.otlp")
         self.otlp_http.validate(f"{path}.otlp_http")
+
+
+@dataclass
+class NamedExporterConfig(DestinationConfig):
+    """exporters.named.<name>: a destination of its own, which only the sessions a forwarding.keep
+    rule sends there reach (with their verdicts)."""
+
+    def validate(self, path: str) -> None:
+        super().validate(path)
         if not self.downstream_configured:
             raise ConfigError(f"{path}: names no exporter; set otlp.endpoint, otlp_http.endpoint or file.path")
 
 
 @dataclass
-class ExportersConfig:
-    otlp: OtlpExporterConfig = field(default_factory=OtlpExporterConfig)
-    otlp_http: OtlpHttpExporterConfig = field(default_factory=OtlpHttpExporterConfig)
+class ExportersConfig(DestinationConfig):
     console: ConsoleExporterConfig = field(default_factory=ConsoleExporterConfig)
-    file: FileExporterConfig = field(default_factory=FileExporterConfig)
     # Exporters by name, for forwarding.keep rules that route the sessions they keep (see
     # NamedExporterConfig); nothing else is sent to them.
     named: dict[str, NamedExporterConfig] = field(default_factory=dict)
@@ -147,13 +152,8 @@ class ExportersConfig:
     langfuse: LangfuseConfig = field(default_factory=LangfuseConfig)
     datadog: DatadogConfig = field(default_factory=DatadogConfig)
 
-    @property
-    def downstream_configured(self) -> bool:
-        return bool(self.otlp.endpoint or self.otlp_http.endpoint or self.file.path)
-
     def validate(self, path: str) -> None:
-        self.otlp.validate(f"{path}.otlp")
-        self.otlp_http.validate(f"{path}.otlp_http")
+        super().validate(path)
         self.phoenix.validate(f"{path}.phoenix")
         self.langfuse.validate(f"{path}.langfuse")
         self.datadog.validate(f"{path}.datadog")
