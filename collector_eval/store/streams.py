@@ -18,6 +18,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ResponseError
 from redis.typing import StreamIdT
 
+from collector_eval.aio import cancel_all
 from collector_eval.backoff import Backoff
 from collector_eval.store.client import REDIS_ERRORS, Client, log_failure
 
@@ -222,23 +223,38 @@ class StreamConsumer:
             await stream.abandon()
 
     async def _drain(self, stream: StreamGroup) -> None:
-        while True:
-            try:
-                messages = await stream.next_batch(BATCH, self._poll_ms)
-                await asyncio.gather(*(self._handle_and_ack(stream, m) for m in messages))
-            except Exception as exc:
-                self.redis_errors += log_failure(log, f"cannot read {stream.name}", exc)
-                await asyncio.sleep(1)
+        # Up to BATCH entries in hand at once, each taken as soon as one before it is done: an entry
+        # that takes long (a downstream that is down, a large release) holds back no other.
+        running: set[asyncio.Task] = set()
+        try:
+            while True:
+                free = BATCH - len(running)
+                if free <= 0:
+                    await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                try:
+                    messages = await stream.next_batch(free, self._poll_ms)
+                except Exception as exc:
+                    self.redis_errors += log_failure(log, f"cannot read {stream.name}", exc)
+                    await asyncio.sleep(1)
+                    continue
+                for message in messages:
+                    task = asyncio.create_task(self._handle_and_ack(stream, message))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+        finally:
+            await cancel_all(running)
 
     async def _handle_and_ack(self, stream: StreamGroup, message: Message) -> None:
         message_id, fields = message
         try:
             await self._handle(message_id.decode(), fields)
-        except Exception:
-            stream.release(message_id)  # taken over and sent again after the visibility timeout
-            raise
+        except Exception as exc:
+            stream.release(message_id)  # taken over and handled again after the visibility timeout
+            self.redis_errors += log_failure(log, f"cannot handle entry {message_id.decode()} of {stream.name}", exc)
+            return
         # Handled now: an acknowledgement lost to a Redis outage would leave the entry to be
-        # reclaimed and sent again, so it is retried until Redis takes it.
+        # reclaimed and handled again, so it is retried until Redis takes it.
         for attempt in itertools.count(1):
             try:
                 await stream.ack(message_id)
