@@ -2,10 +2,11 @@
 
 The load shapes (512-span requests of OpenInference-like LLM spans, in several trace/session shapes),
 the drop sink, the closed-loop and paced load generators, CPU meters, the service as a subprocess
-with a config of its own, role processes (a drop sink, a sink that timestamps verdict carriers, an
-instant judge), corpus sessions copied with fresh ids, and percentiles.
+with a config of its own, role processes (a drop sink, a sink that timestamps verdict carriers, a
+sink that records every request's size, traces and carriers, an instant judge), corpus sessions
+copied with fresh ids, and percentiles.
 
-Role processes: python bench/common.py sink|carrier-sink PORT, python bench/common.py judge
+Role processes: python bench/common.py sink|carrier-sink|record-sink PORT, python bench/common.py judge
 """
 
 from __future__ import annotations
@@ -40,12 +41,14 @@ for path in (str(ROOT), str(BENCH)):
     if path not in sys.path:
         sys.path.insert(0, path)
 
+from collector_eval.export.carrier import ATTR_DECISION, SPAN_NAMES  # noqa: E402
 from collector_eval.otlp.json_format import load_otlp_json  # noqa: E402
 from collector_eval.store.server import EmbeddedRedis  # noqa: E402,F401
 from tests.support.corpus import CORPUS  # noqa: E402
 
 JUDGE_KEY_ENV = "COLLECTOR_EVAL_BENCH_JUDGE_KEY"
 CARRIER = "evaluate_session"
+VERDICT_SPAN_NAMES = frozenset(SPAN_NAMES.values())  # the session carrier and the verdict spans under it
 
 
 METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -734,6 +737,38 @@ async def carrier_sink(port: int) -> None:
     print(f"requests {received}", flush=True)
 
 
+async def record_sink(port: int) -> None:
+    """A downstream that answers at once and prints one JSON line per request it receives:
+    {"t": time.monotonic() at arrival (CLOCK_MONOTONIC: comparable across processes), "bytes": its
+    size, "traces": {trace id (hex): spans of it, verdict spans aside}, "carriers": [[session id,
+    collector_eval.forwarding.decision or ""] per session carrier], "verdict_spans": the session
+    carriers and the span- and trace-level verdict spans under them}. Prints "requests N" at SIGTERM."""
+    received = 0
+
+    async def export(raw: bytes, context) -> ExportTraceServiceResponse:
+        nonlocal received
+        now = time.monotonic()
+        received += 1
+        traces: dict[str, int] = {}
+        carriers = []
+        verdict_spans = 0
+        for _, _, span in iter_spans(ExportTraceServiceRequest.FromString(raw)):
+            if span.name in VERDICT_SPAN_NAMES:
+                verdict_spans += 1
+                if span.name == CARRIER:
+                    attrs = {kv.key: kv.value.string_value for kv in span.attributes}
+                    carriers.append([attrs.get("session.id", ""), attrs.get(ATTR_DECISION, "")])
+            else:
+                key = span.trace_id.hex()
+                traces[key] = traces.get(key, 0) + 1
+        line = {"t": now, "bytes": len(raw), "traces": traces, "carriers": carriers, "verdict_spans": verdict_spans}
+        print(json.dumps(line), flush=True)
+        return ExportTraceServiceResponse()
+
+    await serve_until_sigterm(port, export)
+    print(f"requests {received}", flush=True)
+
+
 def judge_role() -> None:
     """tests/judge_server.py's JudgeServer, answering a valid goal-completeness verdict at once; prints
     its URL, then at SIGTERM how many requests it answered."""
@@ -753,6 +788,8 @@ def main() -> None:
         asyncio.run(drop_server(int(sys.argv[2]), parse=False))
     elif role == "carrier-sink":
         asyncio.run(carrier_sink(int(sys.argv[2])))
+    elif role == "record-sink":
+        asyncio.run(record_sink(int(sys.argv[2])))
     elif role == "judge":
         judge_role()
     else:
