@@ -69,8 +69,13 @@ def test_logs_and_metrics_over_http_protobuf_and_json(service, sink, judge):
         assert reply.headers["content-type"] == JSON
         assert json.loads(reply.body) == {}
     sink.wait_for(lambda s: len(s.logs_requests) == 2 and len(s.metrics_requests) == 2)
-    assert sink.logs_requests == [logs, json_logs]
-    assert sink.metrics_requests == [metrics, json_metrics]
+    # In any order: the forwarder's senders work in parallel.
+    assert sorted(map(_encoded, sink.logs_requests)) == sorted(map(_encoded, [logs, json_logs]))
+    assert sorted(map(_encoded, sink.metrics_requests)) == sorted(map(_encoded, [metrics, json_metrics]))
+
+
+def _encoded(message) -> bytes:
+    return message.SerializeToString(deterministic=True)
 
 
 def test_bad_log_and_metric_requests_get_the_trace_status_codes_and_nothing_is_forwarded(service, sink, judge):
