@@ -164,8 +164,11 @@ def test_a_session_with_no_verdict_by_hold_max_is_forwarded_whole(service, sink,
     ids = send_session(client, "never-ends", "4", end=False)
     settle(sink, 0.5)
     assert held_span_ids(sink) == []
+    assert scrape(st)[("collector_eval_forwarding_sessions_held", ())] == 1  # waiting for its verdict
     sink.wait_for(lambda s: set(held_span_ids(s)) == ids, timeout_s=10)
-    assert metric(scrape(st), "forwarding_sessions", decision="kept", rule="-1") == 1
+    samples = scrape(st)
+    assert metric(samples, "forwarding_sessions", decision="kept", rule="-1") == 1
+    assert samples[("collector_eval_forwarding_sessions_held", ())] == 0
     # Its verdict, when it comes, decides the spans after it; those held so far went once.
     client.export(request(end_span("never-ends")))
     sink.wait_for(lambda s: len(s.carriers()) == 1)
