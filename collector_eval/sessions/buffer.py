@@ -94,6 +94,7 @@ class SessionBuffer:
         writes: dict[int, _ShardWrite] = {}
         fields = _chunk_fields(SPANS)
         payloads: dict[bytes, bytes] = {}  # field -> spans, for the chunks a cap may delete
+        single = len(keys.shards) == 1
         for orphan in routed.orphans.values():
             key = keys.trace(orphan.trace_id)
             field, raw = next(fields), orphan.payload()
@@ -115,20 +116,23 @@ class SessionBuffer:
             payloads[field] = raw
             # One field for all the session's spans of the request, one per trace they are in.
             command = [b"HSET", key, field, payload, b"id_attribute", chunk.id_attribute.encode()]
-            section_keys = [key]
+            home_traces: list[bytes] = []  # by id: the script builds the keys of the few it needs
             for trace_id in chunk.trace_ids:
                 command += (b"t:" + trace_id, b"1")
+                if single:
+                    home_traces.append(trace_id.hex().encode())
+                    continue
                 trace_key, trace_shard = keys.trace_with_shard(trace_id)
                 if trace_shard is home:
-                    section_keys.append(trace_key)
+                    home_traces.append(trace_id.hex().encode())
                 else:  # on a Cluster, most traces: their hash is joined from its own shard
                     _shard_write(writes, trace_shard).joins.append((trace_key, member))
             write.commands.append(command)
             blob = [_bytes(member), _u32(1), _CHUNK.pack(len(field), field, chunk.span_count, len(payload))]
-            blob.append(_u32(len(section_keys) - 1))
+            blob += (_u32(len(home_traces)), *home_traces)
             ends = [e.trace_id + e.span_id for e in chunk.end_spans]
             blob += (_u32(len(ends)), *map(_bytes, ends))
-            write.sessions.append((section_keys, blob))
+            write.sessions.append(([key], blob))
         replies = await self._store_shards(list(writes.values()))
         scheduled = sum(int(r[0]) for r in replies)
         # Deleted by a cap: with spans held, they would be lost; else they were forwarded anyway.
@@ -205,6 +209,7 @@ class SessionBuffer:
         )
         args.append(b"".join(blob))
         args += (b"0", b"0") if self._hold_max_s is None else (b"1", b"%f" % self._hold_max_s)
+        args.append(shard.tag.encode())
         return key_list, args
 
     async def mark_truncated(self, sessions: Iterable[SessionKey], trace_ids: Iterable[bytes], reason: str) -> None:

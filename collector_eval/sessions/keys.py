@@ -24,11 +24,11 @@ class ShardKeys:
     jobs: str
     outbox: str
     outbox_overflow: str
-    # forwarding.mode on_verdict: sessions holding spans and no verdict yet, scored by first span +
-    # forwarding.hold_max_s; traces holding spans and no session, scored by last span + orphan TTL
-    # (members: the trace hashes' keys); and the sessions and traces whose held spans are to be sent.
-    hold: str
+    # Traces whose hash waits for a session, by id (hex), scored by their last chunk + orphan TTL.
     orphans: str
+    # forwarding.mode on_verdict: sessions holding spans and no verdict yet, scored by first span +
+    # forwarding.hold_max_s; and the sessions and traces whose held spans are to be sent.
+    hold: str
     release: str
     # What every key of this shard starts with ("<prefix>:{<tag>}:").
     tag: str

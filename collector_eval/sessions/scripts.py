@@ -18,42 +18,45 @@ from collector_eval.store.client import Client
 # all the rest.
 #
 # KEYS: the shard's due set, idle set and max-duration set, hold set, orphan set and release stream;
-# one trace hash per orphan chunk; per session its hash followed by the hashes of its traces that
-# live in this shard; then the trace hashes in this shard of traces whose session lives in another
-# ("joins"). ARGV: due time, max spans, max bytes, session ttl, orphan ttl, now, late-spans
-# re-evaluation (1 or 0), idle timeout, max duration (0: off), a packed blob (see buffer.store)
-# naming each chunk's field, span and byte counts (a session gets one chunk per request; none when
-# only an end span is handed over), how many of a session's trace hashes follow its own, its end
-# spans, and the session of each join; then whether spans are held for their verdict
-# (forwarding.mode on_verdict: 1 or 0) and hold_max_s.
+# one trace hash per orphan chunk; per session its hash; then the trace hashes in this shard of
+# traces whose session lives in another ("joins"). ARGV: due time, max spans, max bytes, session
+# ttl, orphan ttl, now, late-spans re-evaluation (1 or 0), idle timeout, max duration (0: off), a
+# packed blob (see buffer.store) naming each chunk's field, span and byte counts (a session gets one
+# chunk per request; none when only an end span is handed over), the ids (hex) of a session's traces
+# that live in this shard, its end spans, and the session of each join; then whether spans are held
+# for their verdict (forwarding.mode on_verdict: 1 or 0), hold_max_s, and the shard's key tag.
 #
 # A session is one hash: its chunks (fields "c..."), its traces ("t:<trace id>"), the end span, the
-# trigger that scheduled it, its revision (raised by the worker that judges it), judged_n (the counter
-# judged last), id attribute, a truncated flag and "n": spans and bytes packed in one counter (spans *
-# 2^32 + bytes) so that one HINCRBY both counts and returns them. A chunk of a trace none of whose
-# spans in the request names a session goes to that trace's own hash, same layout, kept for the
-# orphan TTL, where an end span among its spans waits ("end_span") for the trace to join a session;
-# when it does, that hash gets the session's TTL. A chunk that passes a cap is deleted again and the
-# flag set. TTLs are only ever extended (a TTL within 10% of its target is left alone, which saves
-# most EXPIREs). A new end span (re)schedules the session; the same end span again (a client retry, a
-# second replica) changes nothing. Spans of a session judged before schedule it again when late spans
-# are re-evaluated. Returns how many sessions were scheduled, the fields of the chunks a cap deleted,
-# then (session, end span) for each end span a join found waiting: buffer.store passes those on to
-# their sessions' shards.
+# trigger that scheduled it, its revision (raised by the worker that judges it), judged_n (the
+# counter judged last), id attribute, a truncated flag and "n": spans and bytes packed in one
+# counter (spans * 2^32 + bytes) so that one HINCRBY both counts and returns them. A chunk of a
+# trace none of whose spans in the request names a session goes to that trace's own hash, same
+# layout, kept for the orphan TTL, where an end span among its spans waits ("end_span") for the
+# trace to join a session; when it does, that hash gets the session's TTL. Such a trace waits in the
+# shard's orphan set (by id, scored by its last chunk's time plus the orphan TTL): a session's
+# traces are looked up there in one call, so a trace that never waited (most) costs its session no
+# key and no command. A chunk that passes a cap is deleted again and the flag set. TTLs are only
+# ever extended (a TTL within 10% of its target is left alone, which saves most EXPIREs). A new end
+# span (re)schedules the session; the same end span again (a client retry, a second replica) changes
+# nothing. Spans of a session judged before schedule it again when late spans are re-evaluated.
+# Returns how many sessions were scheduled, the fields of the chunks a cap deleted, then (session,
+# end span) for each end span a join found waiting: buffer.store passes those on to their sessions'
+# shards.
 #
 # Held spans (on_verdict): a session without a decision waits in the hold set; a trace without a
-# session in the orphan set, its hash kept twice the orphan TTL so that it is still there when the
-# orphan TTL has passed and the poller releases it (RELEASE_OVERDUE). A trace that joins a session is
-# marked "joined" (its hash made if need be, so spans that come later without the id are known to be
-# the session's) and leaves the orphan set. Spans that reach a session whose decision is "kept" queue
+# session's hash is kept twice the orphan TTL so that it is still there when the orphan TTL has passed
+# and the poller releases it (RELEASE_OVERDUE). Every trace of a session is marked "joined" (its hash
+# made if need be, so spans that come later without the id are known to be the session's) and
+# leaves the orphan set. Spans that reach a session whose decision is "kept" queue
 # the session in the release stream; the releaser sends only what it has not sent before.
 STORE_REQUEST = """
 local due_at, max_spans, max_bytes = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local session_ttl, orphan_ttl, now = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local reevaluate, idle, max_duration = ARGV[7] == '1', tonumber(ARGV[8]), tonumber(ARGV[9])
 local blob, pos = ARGV[10], 1
-local hold, hold_max = ARGV[11] == '1', tonumber(ARGV[12])
+local hold, hold_max, tag = ARGV[11] == '1', tonumber(ARGV[12]), ARGV[13]
 local overflow = {}
+local ID = 32  -- a trace id in hex, as keys and the orphan set name it
 local function u32() local v; v, pos = struct.unpack('>I4', blob, pos); return v end
 local function str() local v; v, pos = struct.unpack('>I4c0', blob, pos); return v end
 local function extend(key, ttl)
@@ -75,8 +78,8 @@ end
 -- Spans of a trace that came before its session's id did: keep them as long as the session, and
 -- hand over an end span among them.
 local function join(trace_key, member)
+  redis.call('ZREM', KEYS[5], string.sub(trace_key, -ID))
   if hold and redis.call('HSETNX', trace_key, 'joined', member) == 1 then
-    redis.call('ZREM', KEYS[5], trace_key)
     -- Spans it held as an orphan are the session's now: sent if the session is kept.
     if redis.call('HLEN', trace_key) > 1 then release_later(member) end
   end
@@ -109,7 +112,8 @@ local function all_stored()
       u32(); u32()
       if redis.call('HEXISTS', key, field) == 0 then return false end
     end
-    k = k + u32()
+    local traces = u32()
+    pos = pos + traces * ID
     for e = 1, u32() do str() end
   end
   return true
@@ -122,9 +126,13 @@ local k = 7
 for c = 1, u32() do
   local key = KEYS[k]
   local field = count_chunk(key)
-  if hold and string.sub(field, 1, 1) == 'c' then
-    local joined = redis.call('HGET', key, 'joined')
-    if joined then release_later(joined) else redis.call('ZADD', KEYS[5], now + orphan_ttl, key) end
+  -- Held, only spans wait for release (log records went on arrival); else any chunk waits to join.
+  local spans = string.sub(field, 1, 1) == 'c'
+  local joined = hold and redis.call('HGET', key, 'joined')
+  if joined then
+    if spans then release_later(joined) end
+  elseif spans or not hold then
+    redis.call('ZADD', KEYS[5], now + orphan_ttl, string.sub(key, -ID))
   end
   extend(key, hold and orphan_ttl * 2 or orphan_ttl)
   k = k + 1
@@ -136,9 +144,21 @@ for s = 1, u32() do
   local member = str()
   local ends = {}
   for c = 1, u32() do count_chunk(key) end
+  local ids = {}
   for t = 1, u32() do
-    ends[#ends + 1] = join(KEYS[k], member)
-    k = k + 1
+    ids[t] = string.sub(blob, pos, pos + ID - 1)
+    pos = pos + ID
+  end
+  -- Held: every trace is marked joined. Else only those that waited (in the orphan set) join.
+  for first = 1, #ids, 1000 do
+    local batch = {unpack(ids, first, math.min(first + 999, #ids))}
+    local waited = hold and batch or {}
+    if not hold then
+      for t, score in ipairs(redis.call('ZMSCORE', KEYS[5], unpack(batch))) do
+        if score then waited[#waited + 1] = batch[t] end
+      end
+    end
+    for _, id in ipairs(waited) do ends[#ends + 1] = join(tag .. 't:' .. id, member) end
   end
   for e = 1, u32() do ends[#ends + 1] = str() end
   local ended = false
@@ -183,7 +203,9 @@ end
 return reply
 """
 
-# KEYS: due set, idle set, max-duration set, job stream. ARGV: now, batch size, stream max length.
+# KEYS: due set, idle set, max-duration set, job stream, orphan set. ARGV: now, batch size, stream
+# max length, 1 to trim the orphan set of traces whose orphan TTL passed (when spans are not held:
+# else RELEASE_OVERDUE takes them).
 # Moving due sessions to the stream in one script means a session is queued exactly once even when
 # several replicas poll at the same moment. A job from the due set takes its trigger from the session
 # hash; the other two name theirs. Returns how many moved and the earliest time still waiting ('' if none).
@@ -201,6 +223,7 @@ for _, source in ipairs(sources) do
   local first = redis.call('ZRANGE', source[1], 0, 0, 'WITHSCORES')
   if first[2] and (next_due == '' or tonumber(first[2]) < tonumber(next_due)) then next_due = first[2] end
 end
+if ARGV[4] == '1' then redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', ARGV[1]) end
 return {moved, next_due}
 """
 
@@ -221,8 +244,9 @@ for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT
     overdue = overdue + 1
   end
 end
-for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, batch)) do
-  redis.call('ZREM', KEYS[2], key)
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, batch)) do
+  redis.call('ZREM', KEYS[2], id)
+  local key = tag .. 't:' .. id
   if redis.call('HEXISTS', key, 'n') == 1 and redis.call('HEXISTS', key, 'joined') == 0 then
     if ARGV[4] == '1' then
       redis.call('DEL', key)

@@ -50,8 +50,8 @@ class DuePoller:
             *(
                 scripts.dispatch_due.run(
                     self._redis,
-                    [shard.due, shard.idle, shard.max_duration, shard.jobs],
-                    [now, BATCH, self._cfg.stream_max_len],
+                    [shard.due, shard.idle, shard.max_duration, shard.jobs, shard.orphans],
+                    [now, BATCH, self._cfg.stream_max_len, int(self._overdue is None)],
                 )
                 for shard in self._keys.shards
             )

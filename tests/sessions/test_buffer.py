@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 import redis
+from opentelemetry import trace
 
 from collector_eval.sessions.keys import Keys
 from tests.support.app import event_attrs, make_provider, send_session, span_attrs
@@ -26,9 +29,11 @@ def test_every_session_and_trace_key_has_a_ttl(service, sink, judge, redis_url):
         assert 0 < ttls[key] <= 500, key
     for key in trace_keys:
         assert 0 < ttls[key] <= 60, key
-    # The trigger sets empty as sessions are dispatched; the job and outbox streams are capped by length.
+    # The trigger sets empty as sessions are dispatched, the orphan set as its traces' TTLs pass (the
+    # poller trims it); the job and outbox streams are capped by length.
     shard = Keys(prefix).shards[0]
-    assert {k for k in ttls if ttls[k] < 0} <= {q.encode() for q in (shard.due, shard.jobs, shard.outbox)}
+    queues = (shard.due, shard.orphans, shard.jobs, shard.outbox)
+    assert {k for k in ttls if ttls[k] < 0} <= {q.encode() for q in queues}
 
 
 def test_span_cap_truncates_and_the_verdict_says_so(service, sink, judge):
@@ -80,3 +85,25 @@ def test_lz4_compression_stores_less_and_judges_the_same(service, sink, judge, r
     assert [len(r["messages"][-1]["content"]) for r in judge.requests][0] == len(
         judge.requests[1]["messages"][-1]["content"]
     )
+
+
+def test_the_orphan_set_holds_a_waiting_trace_until_it_joins_or_its_ttl_passes(service, sink, judge, redis_url):
+    svc = service(session={"orphan_trace_ttl_s": 1})
+    provider = make_provider("chat-app", svc.endpoint)
+    tracer = provider.get_tracer("t")
+    lone = tracer.start_span("no session here")
+    lone.end()
+    root = tracer.start_span("chat_turn", attributes={"session.id": "sess-orphans"})
+    tracer.start_span("child first", context=trace.set_span_in_context(root)).end()
+    provider.force_flush()
+    client = redis.Redis.from_url(redis_url)
+    orphans = Keys(svc.service.cfg.redis.key_prefix).shards[0].orphans
+    assert client.zcard(orphans) == 2  # the lone trace, and the child's until its root names the session
+    root.end()
+    provider.force_flush()
+    # The joined trace left at once; the lone one leaves once its TTL has passed.
+    assert client.zrange(orphans, 0, -1) == [format(lone.get_span_context().trace_id, "032x").encode()]
+    deadline = time.monotonic() + 10
+    while client.zcard(orphans) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert client.zcard(orphans) == 0
