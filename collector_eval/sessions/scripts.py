@@ -72,13 +72,19 @@ local function count_chunk(key)
   end
   return field
 end
+-- One command for many members: a call from Lua into Redis costs more than the work it asks for.
+local function in_batches(command, key, args, step)
+  for first = 1, #args, step do
+    redis.call(command, key, unpack(args, first, math.min(first + step - 1, #args)))
+  end
+end
 local function release_later(member)
   redis.call('XADD', KEYS[6], '*', 'session', member, 'late', '1')
 end
 -- Spans of a trace that came before its session's id did: keep them as long as the session, and
 -- hand over an end span among them.
+-- The caller takes the trace out of the orphan set (one ZREM for all of a session's).
 local function join(trace_key, member)
-  redis.call('ZREM', KEYS[5], string.sub(trace_key, -ID))
   if hold and redis.call('HSETNX', trace_key, 'joined', member) == 1 then
     -- Spans it held as an orphan are the session's now: sent if the session is kept.
     if redis.call('HLEN', trace_key) > 1 then release_later(member) end
@@ -123,6 +129,7 @@ if not all_stored() then
 end
 pos = 1
 local k = 7
+local waiting = {}  -- score, id: the orphan set's new or later entries
 for c = 1, u32() do
   local key = KEYS[k]
   local field = count_chunk(key)
@@ -132,11 +139,13 @@ for c = 1, u32() do
   if joined then
     if spans then release_later(joined) end
   elseif spans or not hold then
-    redis.call('ZADD', KEYS[5], now + orphan_ttl, string.sub(key, -ID))
+    waiting[#waiting + 1] = now + orphan_ttl
+    waiting[#waiting + 1] = string.sub(key, -ID)
   end
   extend(key, hold and orphan_ttl * 2 or orphan_ttl)
   k = k + 1
 end
+in_batches('ZADD', KEYS[5], waiting, 1000)
 local scheduled = 0
 for s = 1, u32() do
   local key = KEYS[k]
@@ -159,6 +168,7 @@ for s = 1, u32() do
       end
     end
     for _, id in ipairs(waited) do ends[#ends + 1] = join(tag .. 't:' .. id, member) end
+    in_batches('ZREM', KEYS[5], waited, 1000)
   end
   for e = 1, u32() do ends[#ends + 1] = str() end
   local ended = false
@@ -191,15 +201,18 @@ for s = 1, u32() do
   extend(key, session_ttl)
 end
 local reply = {scheduled, overflow}
+local joined_ids = {}
 for j = 1, u32() do
   local member = str()
   local pending = join(KEYS[k], member)
+  joined_ids[j] = string.sub(KEYS[k], -ID)
   k = k + 1
   if pending then
     reply[#reply + 1] = member
     reply[#reply + 1] = pending
   end
 end
+in_batches('ZREM', KEYS[5], joined_ids, 1000)
 return reply
 """
 
