@@ -12,7 +12,7 @@ from collector_eval.sessions.options import JobsConfig
 from collector_eval.store.client import connect
 from collector_eval.store.options import RedisConfig
 from collector_eval.store.server import EmbeddedRedis
-from collector_eval.store.streams import StreamGroup
+from collector_eval.store.streams import StreamConsumer, StreamGroup
 from tests.support.config import free_port
 
 
@@ -145,3 +145,48 @@ def test_a_released_entry_is_taken_over_after_the_timeout_and_an_abandoned_one_a
         assert [mid for mid, _ in await second.next_batch(10, 10)] == [cut_short]
 
     _run(redis_url, scenario)
+
+
+class _Blocking(StreamConsumer):
+    """Handles an entry by waiting for `done`; counts the times each entry was handled."""
+
+    def __init__(self, streams: list[StreamGroup]):
+        super().__init__(streams, poll_interval_s=0.05)
+        self.handled: list[str] = []
+        self.done = asyncio.Event()
+
+    async def _handle(self, message_id: str, fields: dict[bytes, bytes]) -> None:
+        self.handled.append(message_id)
+        await self.done.wait()
+
+
+async def _reclaimed_while_in_hand(url: str) -> None:
+    client = connect(RedisConfig(url=url), url)
+    stream = f"stream-{uuid.uuid4().hex}"
+    group = StreamGroup(client, stream, "g", visibility_timeout_s=0.6, consumer="me-0")
+    consumer = _Blocking([group])
+    entry = await client.xadd(stream, {"k": "v"})
+    # The reader alone, without the claim refresher: as when Redis was down while a refresh was due.
+    drain = asyncio.create_task(consumer._drain(group))
+    try:
+        for _ in range(100):
+            if consumer.handled:
+                break
+            await asyncio.sleep(0.02)
+        await client.xclaim(stream, "g", "me-0", 0, [entry], idle=60_000, justid=True)  # looks abandoned
+        await asyncio.sleep(1.0)  # several reclaim scans: each finds the entry, ours and idle
+        consumer.done.set()
+        for _ in range(100):
+            if not await client.xlen(stream):
+                break
+            await asyncio.sleep(0.02)
+        assert consumer.handled == [entry.decode()]  # handled once, and acknowledged
+        assert await client.xlen(stream) == 0
+    finally:
+        drain.cancel()
+        await asyncio.gather(drain, return_exceptions=True)
+        await client.aclose()
+
+
+def test_an_entry_still_in_hand_is_not_handled_again_when_a_scan_reclaims_it(redis_url):
+    asyncio.run(_reclaimed_while_in_hand(redis_url))
