@@ -5,6 +5,9 @@ import asyncio
 import time
 import uuid
 
+import pytest
+
+from collector_eval.aio import cancel_all
 from collector_eval.evaluation.worker import EvaluationWorker
 from collector_eval.export.destinations import Routes
 from collector_eval.export.outbox import OutboxPublisher
@@ -160,14 +163,29 @@ class _Blocking(StreamConsumer):
         await self.done.wait()
 
 
-async def _reclaimed_while_in_hand(url: str) -> None:
+class _BlockingWorker(EvaluationWorker):
+    """Judges a job by waiting for `done`; records the jobs it was given."""
+
+    def __init__(self, group: StreamGroup):
+        super().__init__(JobsConfig(poll_interval_s=0.05), None, [group], None)  # type: ignore[arg-type]
+        self.handled: list[str] = []
+        self.done = asyncio.Event()
+
+    async def process(self, job):
+        self.handled.append(job.message_id.decode())
+        await self.done.wait()
+
+
+async def _reclaimed_while_in_hand(url: str, worker: bool) -> None:
     client = connect(RedisConfig(url=url), url)
     stream = f"stream-{uuid.uuid4().hex}"
     group = StreamGroup(client, stream, "g", visibility_timeout_s=0.6, consumer="me-0")
-    consumer = _Blocking([group])
-    entry = await client.xadd(stream, {"k": "v"})
+    consumer = _BlockingWorker(group) if worker else _Blocking([group])
+    entry = await client.xadd(stream, {"session": "3:app:s1"})
     # The reader alone, without the claim refresher: as when Redis was down while a refresh was due.
-    drain = asyncio.create_task(consumer._drain(group))
+    drain = asyncio.create_task(
+        consumer._consume(group) if isinstance(consumer, EvaluationWorker) else consumer._drain(group)
+    )
     try:
         for _ in range(100):
             if consumer.handled:
@@ -183,10 +201,11 @@ async def _reclaimed_while_in_hand(url: str) -> None:
         assert consumer.handled == [entry.decode()]  # handled once, and acknowledged
         assert await client.xlen(stream) == 0
     finally:
-        drain.cancel()
-        await asyncio.gather(drain, return_exceptions=True)
+        await cancel_all([drain])  # a cancellation redis-py swallows is sent again
         await client.aclose()
 
 
-def test_an_entry_still_in_hand_is_not_handled_again_when_a_scan_reclaims_it(redis_url):
-    asyncio.run(_reclaimed_while_in_hand(redis_url))
+@pytest.mark.parametrize("reader", ["stream consumer", "evaluation worker"])
+def test_an_entry_still_in_hand_is_not_handled_again_when_a_scan_reclaims_it(redis_url, reader):
+    """The outboxes and releases would send twice; the worker would pay the judge twice."""
+    asyncio.run(_reclaimed_while_in_hand(redis_url, worker=reader == "evaluation worker"))
