@@ -55,7 +55,7 @@ class EvaluationWorker:
         self._jobs = jobs
         self._judging = judging
         self._running: set[asyncio.Task] = set()
-        self._in_hand: set[bytes] = set()  # the job entries those tasks run
+        self._in_hand: set[tuple[str, bytes]] = set()  # the job entries those tasks run: (stream, id)
         # Each shard's reader takes up to `workers` jobs; this keeps the judging to `workers` at once.
         self._slots = asyncio.Semaphore(cfg.workers)
         self.verdicts = 0
@@ -88,18 +88,19 @@ class EvaluationWorker:
                 await asyncio.sleep(1)
                 continue
             for message in messages:
-                if message[0] in self._in_hand:
+                entry = (jobs.name, message[0])  # entry ids are per stream: shards' streams share them
+                if entry in self._in_hand:
                     # Our own job, reclaimed because Redis was down while its claim was due a
                     # refresh: it is still being judged (judging it twice would pay the judge twice).
                     continue
                 task = asyncio.create_task(self._run_job(jobs, Job.from_message(message)))
                 self._running.add(task)
-                self._in_hand.add(message[0])
-                task.add_done_callback(partial(self._finished, message[0]))
+                self._in_hand.add(entry)
+                task.add_done_callback(partial(self._finished, entry))
 
-    def _finished(self, message_id: bytes, task: asyncio.Task) -> None:
+    def _finished(self, entry: tuple[str, bytes], task: asyncio.Task) -> None:
         self._running.discard(task)
-        self._in_hand.discard(message_id)
+        self._in_hand.discard(entry)
 
     async def _run_job(self, jobs: StreamGroup, job: Job) -> None:
         try:

@@ -209,3 +209,28 @@ async def _reclaimed_while_in_hand(url: str, worker: bool) -> None:
 def test_an_entry_still_in_hand_is_not_handled_again_when_a_scan_reclaims_it(redis_url, reader):
     """The outboxes and releases would send twice; the worker would pay the judge twice."""
     asyncio.run(_reclaimed_while_in_hand(redis_url, worker=reader == "evaluation worker"))
+
+
+async def _same_id_in_two_shards(url: str) -> None:
+    client = connect(RedisConfig(url=url), url)
+    streams = [f"jobs-{uuid.uuid4().hex}" for _ in range(2)]
+    groups = [StreamGroup(client, s, "g", visibility_timeout_s=30, consumer="me-0") for s in streams]
+    worker = _BlockingWorker(groups[0])
+    worker._jobs = groups  # noqa: SLF001 (two shards' job streams)
+    worker.done.set()
+    for stream in streams:  # shards dispatch in the same millisecond: the same entry id in each
+        await client.xadd(stream, {"session": "3:app:s1"}, id="1-1")
+    loop = asyncio.create_task(worker.run())
+    try:
+        for _ in range(100):
+            if len(worker.handled) == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert worker.handled == ["1-1", "1-1"]  # one job in each stream, neither taken for the other
+    finally:
+        await cancel_all([loop])
+        await client.aclose()
+
+
+def test_the_worker_takes_jobs_of_two_shards_that_share_an_entry_id(redis_url):
+    asyncio.run(_same_id_in_two_shards(redis_url))
