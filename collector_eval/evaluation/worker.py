@@ -11,7 +11,6 @@ import json
 import logging
 from collections import Counter
 from dataclasses import asdict
-from functools import partial
 
 from collector_eval.aio import cancel_all
 from collector_eval.evaluation.jobs import Job
@@ -55,7 +54,6 @@ class EvaluationWorker:
         self._jobs = jobs
         self._judging = judging
         self._running: set[asyncio.Task] = set()
-        self._in_hand: set[tuple[str, bytes]] = set()  # the job entries those tasks run: (stream, id)
         # Each shard's reader takes up to `workers` jobs; this keeps the judging to `workers` at once.
         self._slots = asyncio.Semaphore(cfg.workers)
         self.verdicts = 0
@@ -88,19 +86,9 @@ class EvaluationWorker:
                 await asyncio.sleep(1)
                 continue
             for message in messages:
-                entry = (jobs.name, message[0])  # entry ids are per stream: shards' streams share them
-                if entry in self._in_hand:
-                    # Our own job, reclaimed because Redis was down while its claim was due a
-                    # refresh: it is still being judged (judging it twice would pay the judge twice).
-                    continue
                 task = asyncio.create_task(self._run_job(jobs, Job.from_message(message)))
                 self._running.add(task)
-                self._in_hand.add(entry)
-                task.add_done_callback(partial(self._finished, entry))
-
-    def _finished(self, entry: tuple[str, bytes], task: asyncio.Task) -> None:
-        self._running.discard(task)
-        self._in_hand.discard(entry)
+                task.add_done_callback(self._running.discard)
 
     async def _run_job(self, jobs: StreamGroup, job: Job) -> None:
         try:
