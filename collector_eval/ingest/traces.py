@@ -13,7 +13,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
 from collector_eval.ingest.buffer_full import BufferFull
 from collector_eval.ingest.forwarder import Forwarder
@@ -67,7 +66,7 @@ class TraceReceiver(SignalReceiver):
             if not self._hold or stored is UNBUFFERED:
                 await self.forward(_without_rejected(routed) if rejected.count else raw, accepted)
             elif stored.unheld:
-                await self.forward(b"".join(stored.unheld), _span_count(stored.unheld))
+                await self.forward(b"".join(stored.unheld), stored.unheld_spans)
             else:
                 self.release()
         except Refused:
@@ -77,7 +76,7 @@ class TraceReceiver(SignalReceiver):
         if stored is UNBUFFERED:  # acknowledged unbuffered (session.on_buffer_full: forward)
             self.stats.unbuffered_spans += accepted
         elif self._hold:
-            self.stats.held_spans += accepted - (_span_count(stored.unheld) if stored.unheld else 0)
+            self.stats.held_spans += accepted - stored.unheld_spans
         self.stats.rejected_spans += rejected.count
         self.stats.sessions += len(routed.sessions)
         if rejected.count:
@@ -86,12 +85,6 @@ class TraceReceiver(SignalReceiver):
 
     def _count_unavailable(self, routed: Routed) -> None:
         self.stats.refused_unavailable_spans += routed.rejected.count + routed.span_count
-
-
-def _span_count(chunks: list[bytes]) -> int:
-    return sum(
-        len(ss.spans) for chunk in chunks for rs in TracesData.FromString(chunk).resource_spans for ss in rs.scope_spans
-    )
 
 
 def _without_rejected(routed: Routed) -> bytes:

@@ -71,6 +71,7 @@ class Stored:
 
     scheduled: int
     unheld: list[bytes] = field(default_factory=list)
+    unheld_spans: int = 0
 
 
 @dataclass
@@ -93,13 +94,13 @@ class SessionBuffer:
         keys = self._keys
         writes: dict[int, _ShardWrite] = {}
         fields = _chunk_fields(SPANS)
-        payloads: dict[bytes, bytes] = {}  # field -> spans, for the chunks a cap may delete
+        written: dict[bytes, tuple[bytes, int]] = {}  # field -> spans and their count, should a cap delete it
         single = len(keys.shards) == 1
         for orphan in routed.orphans.values():
             key = keys.trace(orphan.trace_id)
             field, raw = next(fields), orphan.payload()
             payload = self._pack(raw)
-            payloads[field] = raw
+            written[field] = raw, orphan.span_count
             command = [b"HSET", key, field, payload]
             if orphan.end_spans:
                 command += (b"end_span", orphan.end_spans[-1].trace_id + orphan.end_spans[-1].span_id)
@@ -113,20 +114,18 @@ class SessionBuffer:
             key, member = keys.session(session), session_member(session).encode()
             field, raw = next(fields), chunk.payload()
             payload = self._pack(raw)
-            payloads[field] = raw
+            written[field] = raw, chunk.span_count
             # One field for all the session's spans of the request, one per trace they are in.
             command = [b"HSET", key, field, payload, b"id_attribute", chunk.id_attribute.encode()]
             home_traces: list[bytes] = []  # by id: the script builds the keys of the few it needs
             for trace_id in chunk.trace_ids:
                 command += (b"t:" + trace_id, b"1")
-                if single:
-                    home_traces.append(trace_id.hex().encode())
-                    continue
-                trace_key, trace_shard = keys.trace_with_shard(trace_id)
-                if trace_shard is home:
-                    home_traces.append(trace_id.hex().encode())
-                else:  # on a Cluster, most traces: their hash is joined from its own shard
-                    _shard_write(writes, trace_shard).joins.append((trace_key, member))
+                if not single:
+                    trace_key, trace_shard = keys.trace_with_shard(trace_id)
+                    if trace_shard is not home:  # on a Cluster, most traces: joined from their own shard
+                        _shard_write(writes, trace_shard).joins.append((trace_key, member))
+                        continue
+                home_traces.append(trace_id.hex().encode())
             write.commands.append(command)
             blob = [_bytes(member), _u32(1), _CHUNK.pack(len(field), field, chunk.span_count, len(payload))]
             blob += (_u32(len(home_traces)), *home_traces)
@@ -136,7 +135,7 @@ class SessionBuffer:
         replies = await self._store_shards(list(writes.values()))
         scheduled = sum(int(r[0]) for r in replies)
         # Deleted by a cap: with spans held, they would be lost; else they were forwarded anyway.
-        unheld = [payloads[f] for r in replies for f in r[1]] if self._hold_max_s is not None else []
+        unheld = [written[f] for r in replies for f in r[1]] if self._hold_max_s is not None else []
         handed = [(member, end) for r in replies for member, end in zip(r[2::2], r[3::2])]
         if handed:
             # End spans that waited with their trace in another shard go to their sessions' shards.
@@ -148,7 +147,7 @@ class SessionBuffer:
                 write.sessions.append(([keys.session(session)], handover))
             replies = await self._store_shards(list(handovers.values()))
             scheduled += sum(int(r[0]) for r in replies)
-        return Stored(scheduled, unheld)
+        return Stored(scheduled, [raw for raw, _ in unheld], sum(n for _, n in unheld))
 
     async def store_logs(self, chunks: list[LogChunk]) -> None:
         """Buffer log records in their traces' hashes: kept for the orphan TTL, or the session's once

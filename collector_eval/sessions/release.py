@@ -99,6 +99,7 @@ class Releaser(StreamConsumer):
         spans = size = 0
         body: list[bytes] = []
         fields: list[bytes] = []
+        body_bytes = 0
         for start in range(0, len(todo), READ_BATCH):
             batch = todo[start : start + READ_BATCH]
             values = cast(list[bytes | None], await self._redis.hmget(key, batch))
@@ -107,9 +108,10 @@ class Releaser(StreamConsumer):
                     continue
                 body.append(unpack(value))
                 fields.append(name)
-                if sum(map(len, body)) >= REQUEST_BYTES:
+                body_bytes += len(body[-1])
+                if body_bytes >= REQUEST_BYTES:
                     n, b = await self._send_marked(key, exporters, body, fields)
-                    spans, size, body, fields = spans + n, size + b, [], []
+                    spans, size, body, fields, body_bytes = spans + n, size + b, [], [], 0
         if body:
             n, b = await self._send_marked(key, exporters, body, fields)
             spans, size = spans + n, size + b
