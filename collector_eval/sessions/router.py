@@ -5,14 +5,15 @@ however many traces it spans. A trace joins a session when any of its spans carr
 instrumentations often put it only on the root span, which ends and is exported last), so the spans of
 a trace none of whose spans in the request names a session wait in a chunk of that trace.
 
-The session id is read from the span's encoded bytes where it can be (the attribute's key, framed as
-a span attribute, then its string value): that costs a substring search, where decoding a span's
-attributes costs a walk over every one of them. Anything unusual takes the decoded span.
+The session id is read from the span's encoded bytes (collector_eval.otlp._spans, in C): walking
+decoded attributes in Python cost more than everything else the ingest path did per span. Anything
+unusual (an id that is not a string, a marker of a session's end) takes the decoded span.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -22,15 +23,18 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, TracesData
 
 from collector_eval.model import EndSpan, SessionKey
 from collector_eval.otlp import wire
+from collector_eval.otlp._spans import scan_scope
 from collector_eval.sessions.options import SessionConfig
 
 UNKNOWN_TENANT = "unknown_service"
-# ExportTraceServiceRequest.resource_spans, ResourceSpans.scope_spans, ScopeSpans.spans
-RESOURCE_SPANS, SCOPE_SPANS, SPANS = wire.tag(1), wire.tag(2), wire.tag(2)
-# Span.attributes; KeyValue.key and .value; AnyValue.string_value
-SPAN_ATTRIBUTE, KEY, VALUE, STRING_VALUE = 0x4A, 0x0A, 0x12, 0x0A
-# What _wire_id answers when the bytes are not the plain shape it reads: ask the decoded span.
-UNREADABLE = object()
+# ExportTraceServiceRequest.resource_spans, ResourceSpans.scope_spans
+RESOURCE_SPANS, SCOPE_SPANS = wire.tag(1), wire.tag(2)
+
+
+class _Read(Enum):
+    """What the scan answers for an id attribute it does not read: the decoded span says."""
+
+    UNREADABLE = "unreadable"
 
 
 @dataclass
@@ -110,14 +114,10 @@ class SessionRouter:
         self._end_value = cfg.end.value
         self._end_tag = f"{cfg.end.attribute}:{cfg.end.value}"
         self._tag_attrs = frozenset(cfg.end.tag_attributes)
-        # Each id attribute's key as it is encoded in a KeyValue, followed by the value's tag, in rank order.
-        self._id_patterns = [
-            (bytes([KEY]) + wire.encode_varint(len(k.encode())) + k.encode() + bytes([VALUE]), k)
-            for k in cfg.id_attributes
-        ]
-        # Only a span whose bytes contain one of these keys can end a session: a substring search
-        # costs far less than walking every span's attributes.
-        self._end_markers = _minimal_markers([cfg.end.attribute, *cfg.end.tag_attributes])
+        self._id_keys = tuple(k.encode() for k in cfg.id_attributes)
+        self._id_names = tuple(cfg.id_attributes)
+        # Only a span with one of these attributes can end a session: the scan finds them.
+        self._end_keys = tuple(k.encode() for k in [cfg.end.attribute, *cfg.end.tag_attributes])
 
     def route(self, request: ExportTraceServiceRequest, raw: bytes) -> Routed:
         """Split a decoded request (raw: its bytes) into per-session chunks, and per-trace chunks of
@@ -128,9 +128,6 @@ class SessionRouter:
         trace_sessions: dict[bytes, SessionChunk] = {}  # the session each trace of the request joined
         rejected = Rejected()
         max_id_length = self._cfg.max_id_length
-        wire_id = self._wire_id
-        # Most requests hold no end span: one scan of the request spares a scan of each span.
-        end_markers = [m for m in self._end_markers if m in raw]
         resource_index = -1
         for key, _, rs_start, rs_end in wire.fields(raw, 0, len(raw)):
             if key != RESOURCE_SPANS:
@@ -149,38 +146,24 @@ class SessionRouter:
             res_fields = b"".join(res_parts)
             for scope_index, (ss_start, ss_end) in enumerate(scope_ranges):
                 pb_spans = rs.scope_spans[scope_index].spans
-                scope_parts: list[bytes] = []
-                span_ranges: list[tuple[int, int, int]] = []
-                for key, start, value, end in wire.fields(raw, ss_start, ss_end):
-                    if key == SPANS:
-                        span_ranges.append((start, value, end))
-                    else:
-                        scope_parts.append(raw[start:end])
-                scope_fields = b"".join(scope_parts)
+                scope_fields, scanned = scan_scope(
+                    raw, ss_start, ss_end, self._id_keys, self._id_names, self._end_keys, _Read.UNREADABLE
+                )
                 # This scope's spans of each chunk, in the group appended to that chunk.
                 targets: dict[str | bytes, list[bytes]] = {}
-                for span_index, (start, value, end) in enumerate(span_ranges):
-                    # trace_id, encoded first by every SDK
-                    if end - value >= 18 and raw[value] == 0x0A and raw[value + 1] == 16:
-                        trace_id = raw[value + 2 : value + 18]
-                    else:
-                        trace_id = pb_spans[span_index].trace_id
+                for span_index, (start, end, span_trace_id, read, marked) in enumerate(scanned):
+                    # None where the span does not begin with its trace id, as every SDK encodes it
+                    trace_id = span_trace_id if span_trace_id is not None else pb_spans[span_index].trace_id
                     joined = trace_sessions.get(trace_id)
                     sid: str | None = None
                     id_attr, is_end = "", False
-                    if end_markers and any(raw.find(m, value, end) >= 0 for m in end_markers):
+                    if marked or (joined is None and read is _Read.UNREADABLE):
                         found = self._inspect(pb_spans[span_index].attributes)
                         if found:
                             sid, id_attr, is_end = found
-                    elif joined is None:
-                        # The trace's session is not known yet: look for an id on this span.
-                        read = wire_id(raw, value, end)
-                        if read is UNREADABLE:
-                            found = self._inspect(pb_spans[span_index].attributes)
-                            if found:
-                                sid, id_attr, is_end = found
-                        elif read is not None:
-                            sid, id_attr = read
+                    elif joined is None and isinstance(read, tuple):
+                        # The trace's session is not known yet: this span names it.
+                        sid, id_attr = read
                     if sid is None and joined is None and res_id is not None:
                         sid, id_attr = res_id
                     if len(trace_id) != 16 or (sid is not None and len(sid) > max_id_length):
@@ -224,56 +207,6 @@ class SessionRouter:
                         chunk.end_spans.append(EndSpan(trace_id, pb_spans[span_index].span_id))
         return Routed({chunk.session: chunk for chunk in sessions.values()}, orphans, rejected)
 
-    def _wire_id(self, raw: bytes, start: int, end: int):
-        """The session id a span's encoded bytes (raw[start:end]) carry, as (id, attribute key); None
-        when they carry none; UNREADABLE when a key is there in a shape this does not read (an int or
-        empty value, a key twice, bytes that only look like an attribute): the decoded span decides
-        then, as it would have for every span."""
-        for pattern, key in self._id_patterns:
-            pos = raw.find(pattern, start, end)
-            if pos < 0:
-                continue
-            after = pos + len(pattern)
-            if after >= end:
-                return UNREADABLE
-            value_len = raw[after]  # an id's AnyValue: almost always under 128 bytes, one length byte
-            if value_len < 0x80:
-                value_start = after + 1
-            else:
-                value_len, value_start = wire.read_varint(raw, after)
-            value_end = value_start + value_len
-            # Framed as one of the span's own attributes (not an event's or a link's, nor text that
-            # happens to hold these bytes): the KeyValue's tag and length right before the key, at
-            # the start of one of the span's top-level fields.
-            kv_len = value_end - pos
-            if kv_len < 0x80:  # the usual: compared in place, no frame built
-                kv_start = pos - 2
-                framed = kv_start >= start and raw[kv_start] == SPAN_ATTRIBUTE and raw[pos - 1] == kv_len
-            else:
-                frame = bytes([SPAN_ATTRIBUTE]) + wire.encode_varint(kv_len)
-                kv_start = pos - len(frame)
-                framed = kv_start >= start and raw[kv_start:pos] == frame
-            if (
-                not framed
-                or value_end > end
-                or value_len < 2
-                or raw[value_start] != STRING_VALUE
-                or not _field_at(raw, start, end, kv_start)
-            ):
-                return UNREADABLE
-            text_len = raw[value_start + 1]
-            if text_len < 0x80:
-                text_start = value_start + 2
-            else:
-                text_len, text_start = wire.read_varint(raw, value_start + 1)
-            if text_len == 0 or text_start + text_len != value_end:
-                return UNREADABLE
-            try:
-                return raw[text_start:value_end].decode(), key
-            except UnicodeDecodeError:
-                return UNREADABLE
-        return None
-
     def _problem(self, sid: str | None, id_attr: str, trace_id: bytes) -> str:
         if len(trace_id) != 16:
             return f"trace id of {len(trace_id)} bytes, not 16"
@@ -306,42 +239,6 @@ class SessionRouter:
         if found is None or found[0] is None:
             return None
         return found[0], found[1]
-
-
-def _field_at(raw: bytes, pos: int, end: int, at: int) -> bool:
-    """Whether a top-level field of the message in raw[pos:end] starts at `at`. A span's fields
-    before its attributes are few and short-tagged: skipped here without a generator, a field per
-    few bytecodes; anything else goes the general way."""
-    while pos < at:
-        key = raw[pos]
-        if key >= 0x80:
-            return any(start == at for _, start, _, _ in wire.fields(raw, pos, end))
-        wire_type = key & 7
-        pos += 1
-        if wire_type == wire.LEN:
-            length = raw[pos]
-            if length < 0x80:
-                pos += 1 + length
-            else:
-                length, pos = wire.read_varint(raw, pos)
-                pos += length
-        elif wire_type == 1:
-            pos += 8
-        elif wire_type == 0:
-            while raw[pos] >= 0x80:
-                pos += 1
-            pos += 1
-        elif wire_type == 5:
-            pos += 4
-        else:
-            return False
-    return pos == at
-
-
-def _minimal_markers(keys: list[str]) -> list[bytes]:
-    """The keys as bytes, less those containing another (finding "tags" already finds "tag.tags")."""
-    encoded = sorted({k.encode() for k in keys}, key=len)
-    return [k for i, k in enumerate(encoded) if not any(m in k for m in encoded[:i])]
 
 
 def _string_attr(attributes, key: str) -> str | None:
