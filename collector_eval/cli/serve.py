@@ -11,6 +11,8 @@ import signal
 import subprocess
 import sys
 
+import uvloop
+
 from collector_eval.runtime import logs, secrets
 from collector_eval.runtime.config import load_config
 from collector_eval.store.client import REDIS_ERRORS
@@ -108,7 +110,9 @@ def serve_until_stopped(
             command += ["--redis-url", cfg.redis.url] + (["--config", config_path] if config_path else [])
             # Each with its index: its consumer name is <host>-<index>, the same after a restart.
             others = [subprocess.Popen([*command, "--process-index", str(i)]) for i in range(1, cfg.processes)]
-        asyncio.run(run())
+        # uvloop: the same asyncio, a fifth more spans a second through the service (bench/ingest.py,
+        # every span its own trace, alternated runs: 64,000-76,000 with asyncio's own loop, 86,000-89,000).
+        uvloop.run(run())
     except (
         OSError,
         RuntimeError,

@@ -1,5 +1,5 @@
 """The spans of an encoded ScopeSpans, read in C (_spans.c): their bounds, trace ids and session ids,
-without decoding them."""
+without decoding them; and spans put back together as TracesData."""
 
 from typing import TypeVar
 
@@ -15,10 +15,16 @@ def scan_scope(
     unreadable: T,
 ) -> tuple[bytes, list[tuple[int, int, bytes | None, tuple[str, str] | None | T, bool]]]:
     """The ScopeSpans in raw[start:end] (its value): its fields other than spans, as they came, and one
-    entry per span: (start and end of the span's field, its trace id or None where
-    the span does not begin with one (the decoded span has it), what its attributes say of its session
-    id, whether one of its attributes has a key of `markers`). The session id is that of the best-ranked key of `keys` (encoded attribute keys,
-    best first) among the span's own attributes whose value is a non-empty string, the first of equal
-    rank, as (id, its key's name in `names`); None when none is; `unreadable` when an attribute with
-    one of the keys has a value of another kind, or is encoded in a shape this does not read (the
-    decoded span says then). Raises ValueError when the bytes are not protobuf."""
+    entry per span: (start and end of the span's field, its trace id or None where the span does not
+    begin with one (the decoded span has it), what its attributes say of its session id, whether one
+    of its attributes has a key of `markers`). The session id is that of the best-ranked key of `keys`
+    (encoded attribute keys, best first) among the span's own attributes whose value is a non-empty
+    string, the first of equal rank, as (id, its key's name in `names`); None when none is;
+    `unreadable` when an attribute with one of the keys has a value of another kind, or is encoded in
+    a shape this does not read (the decoded span says then). Raises ValueError when the bytes are not
+    protobuf."""
+
+def chunk_payload(groups: list[tuple[bytes, bytes, list[bytes]]]) -> bytes:
+    """Groups of spans (resource fields, scope fields, encoded Span fields of a ScopeSpans), as an
+    encoded TracesData: a ResourceSpans per run of consecutive groups sharing their resource fields
+    (the same object), a ScopeSpans per group, in order."""

@@ -1,5 +1,6 @@
 """Just enough of the protobuf wire format to split an ExportTraceServiceRequest into its spans as byte
-slices, and to put slices back together as TracesData, without decoding or re-encoding a span.
+slices without decoding a span (the spans of a scope, and putting them back together as TracesData,
+are _spans.c's).
 
 Routing every span through full protobuf objects (copying each span into a per-trace message) cost
 more than everything else in the ingest path; slicing the request's own bytes costs almost nothing,
@@ -28,20 +29,6 @@ def read_varint(buf: bytes, pos: int) -> tuple[int, int]:
         if byte < 0x80:
             return result, pos
         shift += 7
-
-
-def encode_varint(value: int) -> bytes:
-    # Lengths of spans and chunks: one or two bytes, without the loop.
-    if value < 0x80:
-        return bytes((value,))
-    if value < 0x4000:
-        return bytes((value & 0x7F | 0x80, value >> 7))
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def tag(field_number: int) -> int:
@@ -96,9 +83,3 @@ def _group_fields(buf: bytes, pos: int, end: int, number: int) -> Iterator[tuple
             yield item
             break
     raise ValueError(f"group {number} is not closed")
-
-
-def length_delimited(field_number: int, parts: list[bytes]) -> bytes:
-    """Encode a length-delimited field whose value is the concatenation of parts."""
-    body = b"".join(parts)
-    return encode_varint(field_number << 3 | LEN) + encode_varint(len(body)) + body

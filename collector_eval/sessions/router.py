@@ -23,7 +23,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, TracesData
 
 from collector_eval.model import EndSpan, SessionKey
 from collector_eval.otlp import wire
-from collector_eval.otlp._spans import scan_scope
+from collector_eval.otlp._spans import chunk_payload, scan_scope
 from collector_eval.sessions.options import SessionConfig
 
 UNKNOWN_TENANT = "unknown_service"
@@ -48,18 +48,7 @@ class Chunk:
 
     def payload(self) -> bytes:
         """The chunk as an encoded TracesData (wire-identical to an ExportTraceServiceRequest)."""
-        out: list[bytes] = []
-        resource: bytes | None = None
-        scopes: list[bytes] = []
-        for res, scope, spans in self.groups:
-            if res is not resource:
-                if resource is not None:
-                    out.append(wire.length_delimited(1, [resource, *scopes]))
-                resource, scopes = res, []
-            scopes.append(wire.length_delimited(2, [scope, *spans]))
-        if resource is not None:
-            out.append(wire.length_delimited(1, [resource, *scopes]))
-        return b"".join(out)
+        return chunk_payload(self.groups)
 
     def resource_spans(self) -> list[ResourceSpans]:
         return list(TracesData.FromString(self.payload()).resource_spans)

@@ -10,14 +10,8 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.exceptions import AskError, MovedError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from collector_eval.store._resp import pack
 from collector_eval.store.client import Client
-
-
-def pack(args: list[bytes]) -> bytes:
-    # One formatted piece per argument: half the CPU of three appended pieces (a request's store
-    # script takes a key per trace).
-    return b"*%d\r\n" % len(args) + b"".join([b"$%d\r\n%b\r\n" % (len(arg), arg) for arg in args])
-
 
 # Writes whose replies are not read, then the command whose reply stands for them, and (on a Cluster)
 # a key in the slot they all hash to.

@@ -44,7 +44,6 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-from collector_eval.otlp.wire import encode_varint
 from collector_eval.sessions.keys import Keys
 from collector_eval.sessions.options import JobsConfig
 from collector_eval.store.server import EmbeddedRedis
@@ -83,6 +82,7 @@ from tests.support.fault_helpers import (
 )
 from tests.support.judge_server import HttpError
 from tests.support.otlp_sink import OtlpSink
+from tests.support.wire import encode_varint
 
 OK = grpc.StatusCode.OK
 INVALID_ARGUMENT = grpc.StatusCode.INVALID_ARGUMENT

@@ -20,10 +20,10 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from collector_eval.otlp.json_format import request_to_otlp_json
 from collector_eval.otlp.signals import SPECS, Signal
-from collector_eval.otlp.wire import length_delimited
 from tests.ingest.test_http_receiver import PROTOBUF, post, status_of
 from tests.support.signals import log_record, logs_request, metrics_request
 from tests.support.spans import request, span, trace_id
+from tests.support.wire import length_delimited
 
 # Where each signal keeps its items, outermost first, and the item's attributes field: hostile bytes
 # are appended to one valid item and wrapped level by level, so no protobuf object ever holds them.

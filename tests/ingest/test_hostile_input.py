@@ -17,7 +17,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from collector_eval.otlp.json_format import request_to_otlp_json
 from collector_eval.otlp.signals import SPECS, Signal
-from collector_eval.otlp.wire import length_delimited
 from tests.ingest.hostile import (
     Probe,
     deep_json_value,
@@ -31,6 +30,7 @@ from tests.ingest.hostile import (
 from tests.ingest.test_http_receiver import JSON, PROTOBUF, post
 from tests.support.signals import log_record, logs_request, metrics_request
 from tests.support.spans import request, span, trace_id
+from tests.support.wire import length_delimited
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 TOO_LARGE = grpc.StatusCode.RESOURCE_EXHAUSTED

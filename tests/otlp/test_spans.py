@@ -8,10 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, InstrumentationScope, KeyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import ScopeSpans, Span
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, TracesData
 
 from collector_eval.otlp import wire
-from collector_eval.otlp._spans import scan_scope
+from collector_eval.otlp._spans import chunk_payload, scan_scope
+from tests.support.wire import encode_varint, length_delimited
 
 ID_KEYS = ("session.id", "gen_ai.conversation.id", "thread_id")
 MARKERS = ("session_status", "tags")
@@ -105,9 +107,9 @@ def wire_value(field: bytes) -> bytes:
 def test_an_attribute_in_an_unusual_encoding_is_left_to_the_decoded_span() -> None:
     # KeyValue with its value before its key: valid protobuf, no SDK writes it.
     value = AnyValue(string_value="s1").SerializeToString()
-    kv = wire.length_delimited(2, [value]) + wire.length_delimited(1, [b"session.id"])
-    span = wire.length_delimited(1, [bytes(16)]) + wire.length_delimited(9, [kv])
-    raw = wire.length_delimited(2, [span])
+    kv = length_delimited(2, [value]) + length_delimited(1, [b"session.id"])
+    span = length_delimited(1, [bytes(16)]) + length_delimited(9, [kv])
+    raw = length_delimited(2, [span])
     assert KeyValue.FromString(kv).key == "session.id"
     (_, [(_, _, _, found, _)]) = scan(raw)
     assert found is UNREADABLE
@@ -115,9 +117,9 @@ def test_an_attribute_in_an_unusual_encoding_is_left_to_the_decoded_span() -> No
 
 def test_unknown_fields_and_groups_are_stepped_over() -> None:
     # field 99 as a group, holding a varint
-    group = wire.encode_varint(99 << 3 | 3) + b"\x08\x01" + wire.encode_varint(99 << 3 | 4)
+    group = encode_varint(99 << 3 | 3) + b"\x08\x01" + encode_varint(99 << 3 | 4)
     span = Span(trace_id=bytes(16), attributes=[KeyValue(key="session.id", value=AnyValue(string_value="s1"))])
-    raw = group + wire.length_delimited(2, [group + span.SerializeToString()])
+    raw = group + length_delimited(2, [group + span.SerializeToString()])
     scope_fields, [(_, _, trace_id, found, _)] = scan(raw)
     assert scope_fields == group
     assert trace_id is None  # the span does not begin with it: the decoded span has it
@@ -125,9 +127,9 @@ def test_unknown_fields_and_groups_are_stepped_over() -> None:
 
 
 def test_an_id_that_is_not_utf8_is_left_to_the_decoded_span() -> None:
-    value = wire.length_delimited(1, [b"\xff\xfe"])
-    kv = wire.length_delimited(1, [b"session.id"]) + wire.length_delimited(2, [value])
-    raw = wire.length_delimited(2, [wire.length_delimited(9, [kv])])
+    value = length_delimited(1, [b"\xff\xfe"])
+    kv = length_delimited(1, [b"session.id"]) + length_delimited(2, [value])
+    raw = length_delimited(2, [length_delimited(9, [kv])])
     (_, [(_, _, _, found, _)]) = scan(raw)
     assert found is UNREADABLE
 
@@ -168,3 +170,41 @@ def test_damaged_bytes_never_read_outside_the_scope(span: Span, data) -> None:
 def test_bounds_outside_the_bytes_are_refused() -> None:
     with pytest.raises(ValueError, match="scope bounds"):
         scan(b"\x12\x00", 0, 3)
+
+
+# Three resources' fields, as the router keeps them: one bytes object per resource of a request.
+RESOURCES = [
+    length_delimited(
+        1, [Resource(attributes=[KeyValue(key="service.name", value=AnyValue(string_value=name))]).SerializeToString()]
+    )
+    for name in ("a", "b", "c" * 200)
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.text(max_size=150), st.lists(spans(), max_size=3)), max_size=5))
+def test_a_chunk_payload_is_the_traces_data_of_its_groups(drawn) -> None:
+    groups = []
+    expected = TracesData()
+    last = None
+    for resource, scope_name, span_list in drawn:
+        scope = InstrumentationScope(name=scope_name)
+        groups.append(
+            (
+                RESOURCES[resource],
+                length_delimited(1, [scope.SerializeToString()]) if scope_name else b"",
+                [length_delimited(2, [span.SerializeToString()]) for span in span_list],
+            )
+        )
+        if resource != last:  # consecutive groups of one resource share its ResourceSpans
+            expected.resource_spans.append(ResourceSpans(resource=Resource.FromString(wire_value(RESOURCES[resource]))))
+            last = resource
+        expected.resource_spans[-1].scope_spans.append(ScopeSpans(scope=scope if scope_name else None, spans=span_list))
+    assert chunk_payload(groups) == expected.SerializeToString()
+
+
+def test_a_chunk_payload_refuses_groups_of_another_shape_naming_it() -> None:
+    with pytest.raises(TypeError, match="resource fields, scope fields, spans"):
+        chunk_payload([(b"", b"")])
+    with pytest.raises(TypeError, match="spans must be bytes"):
+        chunk_payload([(b"", b"", ["span"])])
