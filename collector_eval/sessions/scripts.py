@@ -73,9 +73,13 @@ local function count_chunk(key)
   return field
 end
 -- One command for many members: a call from Lua into Redis costs more than the work it asks for.
-local function in_batches(command, key, args, step)
+local function in_batches(command, key, args, step, flag)
   for first = 1, #args, step do
-    redis.call(command, key, unpack(args, first, math.min(first + step - 1, #args)))
+    if flag then
+      redis.call(command, key, flag, unpack(args, first, math.min(first + step - 1, #args)))
+    else
+      redis.call(command, key, unpack(args, first, math.min(first + step - 1, #args)))
+    end
   end
 end
 local function release_later(member)
@@ -147,36 +151,49 @@ for c = 1, u32() do
 end
 in_batches('ZADD', KEYS[5], waiting, 1000)
 local scheduled = 0
+-- First every session's chunks and the ids of its traces, so that one ZMSCORE looks up the traces
+-- of all of them.
+local sessions, ids, owners = {}, {}, {}
 for s = 1, u32() do
-  local key = KEYS[k]
+  local session = {key = KEYS[k], member = nil, pending = {}, own = {}}
   k = k + 1
-  local member = str()
-  local ends = {}
-  for c = 1, u32() do count_chunk(key) end
-  local ids = {}
+  session.member = str()
+  for c = 1, u32() do count_chunk(session.key) end
   for t = 1, u32() do
-    ids[t] = string.sub(blob, pos, pos + ID - 1)
+    ids[#ids + 1] = string.sub(blob, pos, pos + ID - 1)
+    owners[#ids] = session
     pos = pos + ID
   end
-  -- Held: every trace is marked joined. Else only those that waited (in the orphan set) join.
-  for first = 1, #ids, 1000 do
-    local batch = {unpack(ids, first, math.min(first + 999, #ids))}
-    local waited = hold and batch or {}
-    if not hold then
-      for t, score in ipairs(redis.call('ZMSCORE', KEYS[5], unpack(batch))) do
-        if score then waited[#waited + 1] = batch[t] end
-      end
+  for e = 1, u32() do session.own[#session.own + 1] = str() end
+  sessions[s] = session
+end
+-- Held: every trace is marked joined. Else only those that waited (in the orphan set) join.
+local waited = {}
+for first = 1, #ids, 1000 do
+  local last = math.min(first + 999, #ids)
+  local scores = not hold and redis.call('ZMSCORE', KEYS[5], unpack(ids, first, last))
+  for t = first, last do
+    if hold or scores[t - first + 1] then
+      local session = owners[t]
+      local pending = join(tag .. 't:' .. ids[t], session.member)
+      if pending then session.pending[#session.pending + 1] = pending end
+      if not hold then waited[#waited + 1] = ids[t] end
     end
-    for _, id in ipairs(waited) do ends[#ends + 1] = join(tag .. 't:' .. id, member) end
-    in_batches('ZREM', KEYS[5], waited, 1000)
   end
-  for e = 1, u32() do ends[#ends + 1] = str() end
+end
+in_batches('ZREM', KEYS[5], waited, 1000)
+local idle_at, max_at = {}, {}
+for _, session in ipairs(sessions) do
+  local key, member = session.key, session.member
   local ended = false
-  for _, end_span in ipairs(ends) do
-    if redis.call('HGET', key, 'end_span') ~= end_span then
-      redis.call('HSET', key, 'end_span', end_span, 'trigger', '$END_SPAN')
-      redis.call('ZADD', KEYS[1], due_at, member)
-      ended = true
+  -- End spans that waited with a trace, then the request's own: the last one differing wins.
+  for _, ends in ipairs({session.pending, session.own}) do
+    for _, end_span in ipairs(ends) do
+      if redis.call('HGET', key, 'end_span') ~= end_span then
+        redis.call('HSET', key, 'end_span', end_span, 'trigger', '$END_SPAN')
+        redis.call('ZADD', KEYS[1], due_at, member)
+        ended = true
+      end
     end
   end
   if ended then
@@ -188,8 +205,10 @@ for s = 1, u32() do
       scheduled = scheduled + 1
     end
   end
-  if idle > 0 then redis.call('ZADD', KEYS[2], now + idle, member) end
-  if max_duration > 0 then redis.call('ZADD', KEYS[3], 'NX', now + max_duration, member) end
+  idle_at[#idle_at + 1] = now + idle
+  idle_at[#idle_at + 1] = member
+  max_at[#max_at + 1] = now + max_duration
+  max_at[#max_at + 1] = member
   if hold then
     local decision = redis.call('HGET', key, 'decision')
     if not decision then
@@ -200,6 +219,8 @@ for s = 1, u32() do
   end
   extend(key, session_ttl)
 end
+if idle > 0 then in_batches('ZADD', KEYS[2], idle_at, 1000) end
+if max_duration > 0 then in_batches('ZADD', KEYS[3], max_at, 1000, 'NX') end
 local reply = {scheduled, overflow}
 local joined_ids = {}
 for j = 1, u32() do
