@@ -262,6 +262,21 @@ async def drop_server(port: int, parse: bool, tally: bool = False) -> None:
     report()
 
 
+async def parse_and_forward(port: int, sink_port: int) -> None:
+    """A Python forwarding hop and nothing more: decodes each request, sends its bytes on to the sink
+    and answers once the sink did. What any Python OTLP/gRPC forwarder costs before it does work of
+    its own (collector-eval's routing and buffering)."""
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{sink_port}", options=[("grpc.max_send_message_length", 64 << 20)])
+    send = channel.unary_unary(METHOD, request_serializer=None, response_deserializer=None)
+
+    async def export(raw: bytes, context) -> ExportTraceServiceResponse:
+        ExportTraceServiceRequest.FromString(raw)
+        await send(raw)
+        return ExportTraceServiceResponse()
+
+    await serve_until_sigterm(port, export)
+
+
 # --- load generators ---------------------------------------------------------------------------
 
 

@@ -10,10 +10,11 @@ on loopback instead of one redis-server)
 Shapes (512-span requests over 100 sessions, OpenInference-like LLM spans; bench/common.py SHAPES):
 one-span-traces, few-spans-per-trace, traces-per-session, root-only-id.
 
-Each shape, with one redis-server, one drop sink (it counts the requests and spans it gets) and one
-rotel-agent for the whole run:
+Each shape, with one redis-server, one drop sink (it counts the requests and spans it gets), one
+rotel-agent and --processes parse-and-forward processes for the whole run:
 1. the parse-and-drop receiver takes the closed-loop load (16 calls in flight over 8 connections) for
-   --seconds;
+   --seconds; then the parse-and-forward processes (decode, send on to the sink, answer: a Python
+   forwarding hop with nothing of its own to do) take it the same way, their rate counted as rotel's;
 2. rotel-agent takes it for --seconds, forwarding to the sink; its rate counts the time until every
    span it acknowledged has reached the sink;
 3. a fresh collector-eval takes it for --seconds, the same way (then it is stopped gracefully and Redis
@@ -48,9 +49,11 @@ from common import (
     cpu_seconds,
     drop_server,
     free_port,
+    listeners,
     load,
     make_batches,
     paced,
+    parse_and_forward,
     stop_procs,
     summary_ms,
     tree_cpu,
@@ -166,7 +169,7 @@ def forwarding_run(endpoint: str, sink: Sink, batches: list[bytes], args, pids: 
     return figures
 
 
-def run_shape(shape: str, args, redis_server, redis_pids: list[int], sink: Sink, parse_sink, rotel) -> dict:
+def run_shape(shape: str, args, redis_server, redis_pids: list[int], sink: Sink, parse_sink, forwarders, rotel) -> dict:
     batches = make_batches(BATCHES, shape)
     meter = CpuMeter()
 
@@ -181,6 +184,15 @@ def run_shape(shape: str, args, redis_server, redis_pids: list[int], sink: Sink,
         "cpu_ms_per_request": round(parse_cpu * 1000 / max(base["requests"], 1), 2),
         "load_generator_cpu_cores": round(load_cpu / base["elapsed"], 2),
     }
+
+    # 1b. the Python forwarding floor: what decoding and forwarding alone cost, in as many processes.
+    forward_figures = forwarding_run(
+        f"127.0.0.1:{args.forward_port}",
+        sink,
+        batches,
+        args,
+        {"parse_and_forward": [p.pid for p in forwarders], "sink": [sink.proc.pid]},
+    )
 
     # 2. rotel-agent forwarding to the sink.
     rotel_proc, rotel_port = rotel
@@ -236,8 +248,13 @@ def run_shape(shape: str, args, redis_server, redis_pids: list[int], sink: Sink,
         "service_spans_per_s": service_figures["spans_per_s"],
         "parse_and_drop_spans_per_s": parse_and_drop["spans_per_s"],
         "rotel_spans_per_s": rotel_figures["spans_per_s"],
+        "parse_and_forward_spans_per_s": forward_figures["spans_per_s"],
         "ratio_to_parse_and_drop": ratio(service_figures["spans_per_s"], parse_and_drop["spans_per_s"]),
         "ratio_to_rotel": ratio(service_figures["spans_per_s"], rotel_figures["spans_per_s"]),
+        "ratio_to_parse_and_forward": ratio(service_figures["spans_per_s"], forward_figures["spans_per_s"]),
+        # The floor itself against the ceiling: how much of parse-and-drop's rate any Python
+        # forwarding hop keeps on this machine.
+        "parse_and_forward_to_parse_and_drop": ratio(forward_figures["spans_per_s"], parse_and_drop["spans_per_s"]),
         "ack_p50_ms": lat.get("p50_ms"),
         "ack_p99_ms": lat.get("p99_ms"),
         "half_load": {
@@ -257,6 +274,7 @@ def run_shape(shape: str, args, redis_server, redis_pids: list[int], sink: Sink,
         },
         "service": service_figures,
         "rotel": rotel_figures,
+        "parse_and_forward": forward_figures,
         "parse_and_drop": parse_and_drop,
         # Every process of this benchmark, and the rest of the machine during this shape: other
         # people's work on a shared machine (other_cpu_cores) makes the figures noisy.
@@ -275,9 +293,13 @@ def main() -> None:
     parser.add_argument("--cluster", type=int, default=0, help="run on a Redis Cluster of this many primaries")
     parser.add_argument("--warmup-seconds", type=float, default=1, help="warm-up of the paced run")
     parser.add_argument("--load-fraction", type=float, default=0.5, help="paced load, of the service's max rate")
-    parser.add_argument("--role", choices=["sink", "parse-sink"], help=argparse.SUPPRESS)
+    parser.add_argument("--role", choices=["sink", "parse-sink", "parse-forward"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--sink-port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.role == "parse-forward":
+        asyncio.run(parse_and_forward(args.port, args.sink_port))
+        return
     if args.role:
         asyncio.run(drop_server(args.port, parse=args.role == "parse-sink", tally=args.role == "sink"))
         return
@@ -298,10 +320,26 @@ def main() -> None:
         )
         procs.append(parse_sink)
         wait_port(args.parse_port)
+        args.forward_port = free_port()
+        # SO_REUSEPORT, as the service's processes share its port.
+        forwarders = [
+            subprocess.Popen(
+                [sys.executable, __file__, "--role", "parse-forward", "--port", str(args.forward_port)]
+                + ["--sink-port", str(sink.port)]
+            )
+            for _ in range(args.processes)
+        ]
+        procs += forwarders
+        deadline = time.monotonic() + 30
+        while listeners(args.forward_port) < args.processes and time.monotonic() < deadline:
+            time.sleep(0.05)
         rotel = start_rotel(sink.port, workdir)
         procs.append(rotel[0])
         for shape in shapes:
-            print(json.dumps(run_shape(shape, args, redis_server, redis_pids, sink, parse_sink, rotel)), flush=True)
+            print(
+                json.dumps(run_shape(shape, args, redis_server, redis_pids, sink, parse_sink, forwarders, rotel)),
+                flush=True,
+            )
     finally:
         stop_procs(procs)
         redis_server.stop()
