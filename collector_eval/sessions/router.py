@@ -139,7 +139,7 @@ class SessionRouter:
                     raw, ss_start, ss_end, self._id_keys, self._id_names, self._end_keys, _Read.UNREADABLE
                 )
                 # This scope's spans of each chunk, in the group appended to that chunk.
-                targets: dict[str | bytes, list[bytes]] = {}
+                targets: dict[int | bytes, list[bytes]] = {}
                 for span_index, (start, end, span_trace_id, read, marked) in enumerate(scanned):
                     # None where the span does not begin with its trace id, as every SDK encodes it
                     trace_id = span_trace_id if span_trace_id is not None else pb_spans[span_index].trace_id
@@ -149,7 +149,9 @@ class SessionRouter:
                     if marked or (joined is None and read is _Read.UNREADABLE):
                         found = self._inspect(pb_spans[span_index].attributes)
                         if found:
-                            sid, id_attr, is_end = found
+                            is_end = found[2]
+                            if joined is None:  # else the trace's session is known: its id is moot
+                                sid, id_attr = found[0], found[1]
                     elif joined is None and isinstance(read, tuple):
                         # The trace's session is not known yet: this span names it.
                         sid, id_attr = read
@@ -161,11 +163,12 @@ class SessionRouter:
                         )
                         continue
                     chunk: Chunk
-                    # Names the chunk in `targets` (an id() could be reused): a session by its id (one
-                    # resource, one tenant), a trace by its trace id.
-                    target: str | bytes
+                    # Names the chunk in `targets`: a session's by its id() (every session chunk lives as
+                    # long as the request's routing; its id alone would not do, since a trace joined in
+                    # another resource brings its session of another tenant), a trace's by its trace id.
+                    target: int | bytes
                     if joined is not None:
-                        chunk, target = joined, joined.session.session_id
+                        chunk, target = joined, id(joined)
                     elif sid is not None:
                         joined = sessions.get((tenant, sid))
                         if joined is None:
@@ -180,7 +183,7 @@ class SessionRouter:
                             joined.span_count += waiting.span_count
                             joined.end_spans += waiting.end_spans
                             targets.pop(trace_id, None)
-                        chunk, target = joined, sid
+                        chunk, target = joined, id(joined)
                     else:
                         orphan = orphans.get(trace_id)
                         if orphan is None:
