@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
+/* Id attributes, and end markers, a scan weighs: the config refuses more (sessions/options.py). */
 #define MAX_KEYS 64
 /* Groups nest; protobuf's own parsers stop at 100 levels of nesting. */
 #define MAX_DEPTH 100
@@ -380,4 +381,8 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_spans", NULL, -1, methods, NULL, NULL, NULL, NULL};
 
-PyMODINIT_FUNC PyInit__spans(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__spans(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m && PyModule_AddIntConstant(m, "MAX_KEYS", MAX_KEYS) < 0) Py_CLEAR(m);
+    return m;
+}

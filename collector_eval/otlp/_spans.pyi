@@ -5,6 +5,9 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+# The most keys, and the most markers, scan_scope takes.
+MAX_KEYS: int
+
 def scan_scope(
     raw: bytes,
     start: int,

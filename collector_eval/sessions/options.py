@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from collector_eval.config.checks import ConfigError, check_non_negative, check_positive
+from collector_eval.otlp._spans import MAX_KEYS
 
 
 @dataclass
@@ -18,6 +19,8 @@ class EndMarkerConfig:
     def validate(self, path: str) -> None:
         if not self.attribute:
             raise ConfigError(f"{path}.attribute: must not be empty")
+        if len(self.tag_attributes) >= MAX_KEYS:
+            raise ConfigError(f"{path}.tag_attributes: at most {MAX_KEYS - 1} keys, not {len(self.tag_attributes)}")
 
 
 class OnBufferFull(StrEnum):
@@ -76,6 +79,8 @@ class SessionConfig:
         check_non_negative(self.max_duration_s, f"{path}.max_duration_s")
         if not self.id_attributes:
             raise ConfigError(f"{path}.id_attributes: must list at least one attribute key")
+        if len(self.id_attributes) > MAX_KEYS:
+            raise ConfigError(f"{path}.id_attributes: at most {MAX_KEYS} keys, not {len(self.id_attributes)}")
         if not self.tenant_attribute:
             raise ConfigError(f"{path}.tenant_attribute: must not be empty")
         check_non_negative(self.settle_delay_s, f"{path}.settle_delay_s")

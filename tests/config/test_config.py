@@ -193,6 +193,9 @@ def test_zero_settle_delay_and_zero_retries_are_allowed():
         ({"redis": {"shards": 0}}, "redis.shards"),
         ({"redis": {"shards": 1025}}, "redis.shards"),
         ({"session": {"id_attributes": []}}, "session.id_attributes"),
+        # More than the span scan weighs (collector_eval/otlp/_spans.c): refused here, not per request.
+        ({"session": {"id_attributes": [f"id{n}" for n in range(65)]}}, "session.id_attributes"),
+        ({"session": {"end": {"tag_attributes": [f"tags{n}" for n in range(64)]}}}, "session.end.tag_attributes"),
         ({"session": {"tenant_attribute": ""}}, "session.tenant_attribute"),
         ({"session": {"end": {"attribute": ""}}}, "session.end.attribute"),
         ({"judge": {"provider": "anthropic"}}, "judge.provider"),
