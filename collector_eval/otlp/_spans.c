@@ -277,6 +277,107 @@ done:
     return result;
 }
 
+/* group_scope(raw, scanned, res_id, max_id_length, joined, waiting): see _spans.pyi. */
+static PyObject *group_scope(PyObject *Py_UNUSED(module), PyObject *args) {
+    PyObject *raw, *scanned, *res_id, *joined, *waiting;
+    Py_ssize_t max_id_length;
+    if (!PyArg_ParseTuple(args, "SO!OnO!O!", &raw, &PyList_Type, &scanned, &res_id, &max_id_length, &PyDict_Type,
+                          &joined, &PyDict_Type, &waiting))
+        return NULL;
+    if (res_id != Py_None && (!PyTuple_Check(res_id) || PyTuple_GET_SIZE(res_id) != 2 ||
+                              !PyUnicode_Check(PyTuple_GET_ITEM(res_id, 0)))) {
+        PyErr_SetString(PyExc_TypeError, "res_id is (id, attribute) or None");
+        return NULL;
+    }
+    PyObject *result = NULL, *sessions = PyList_New(0), *orphans = PyList_New(0);
+    PyObject *by_sid = PyDict_New(), *by_trace = PyDict_New(), *seen = PyDict_New();
+    if (!sessions || !orphans || !by_sid || !by_trace || !seen) goto done;
+    if (res_id != Py_None && PyUnicode_GET_LENGTH(PyTuple_GET_ITEM(res_id, 0)) > max_id_length) goto general;
+    Py_ssize_t n = PyList_GET_SIZE(scanned);
+    /* First, in order, as the router's span loop does: is every span plain (a trace id, no end
+     * marker, an id read or none and within the length limit, a trace the request has not seen in
+     * another scope), and which session each trace joins: the first of its spans that names one (its
+     * own id, else its resource's) decides. */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *span = PyList_GET_ITEM(scanned, i);
+        if (!PyTuple_Check(span) || PyTuple_GET_SIZE(span) != 5) {
+            PyErr_SetString(PyExc_TypeError, "scanned spans are scan_scope's");
+            goto done;
+        }
+        PyObject *trace_id = PyTuple_GET_ITEM(span, 2), *read = PyTuple_GET_ITEM(span, 3);
+        if (!PyBytes_Check(trace_id) || PyTuple_GET_ITEM(span, 4) != Py_False) goto general;
+        if (read != Py_None && (!PyTuple_Check(read) || PyTuple_GET_SIZE(read) != 2 ||
+                                !PyUnicode_Check(PyTuple_GET_ITEM(read, 0)) ||
+                                PyUnicode_GET_LENGTH(PyTuple_GET_ITEM(read, 0)) > max_id_length))
+            goto general;
+        int known = PyDict_Contains(seen, trace_id);
+        if (known < 0) goto done;
+        if (!known) {
+            int elsewhere = PyDict_Contains(joined, trace_id);
+            if (elsewhere < 0 || (!elsewhere && (elsewhere = PyDict_Contains(waiting, trace_id)) < 0)) goto done;
+            if (elsewhere) goto general;
+            if (PyDict_SetItem(seen, trace_id, Py_None) < 0) goto done;
+        }
+        int named = PyDict_Contains(by_trace, trace_id);
+        if (named < 0) goto done;
+        PyObject *session = read != Py_None ? read : res_id;
+        if (named || session == Py_None) continue;
+        PyObject *sid = PyTuple_GET_ITEM(session, 0);
+        PyObject *group = PyDict_GetItemWithError(by_sid, sid);
+        if (!group) {
+            if (PyErr_Occurred()) goto done;
+            group = Py_BuildValue("(OO[][])", sid, PyTuple_GET_ITEM(session, 1));
+            if (!group || PyDict_SetItem(by_sid, sid, group) < 0 || PyList_Append(sessions, group) < 0) {
+                Py_XDECREF(group);
+                goto done;
+            }
+            Py_DECREF(group);
+        }
+        if (PyList_Append(PyTuple_GET_ITEM(group, 2), trace_id) < 0 || PyDict_SetItem(by_trace, trace_id, group) < 0)
+            goto done;
+    }
+    /* Then each span, in order, into its session's group, or its trace's when none named one. */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *span = PyList_GET_ITEM(scanned, i);
+        PyObject *trace_id = PyTuple_GET_ITEM(span, 2);
+        PyObject *group = PyDict_GetItemWithError(by_trace, trace_id);
+        if (!group) {
+            if (PyErr_Occurred()) goto done;
+            group = Py_BuildValue("(O[])", trace_id);
+            if (!group || PyList_Append(orphans, group) < 0 || PyDict_SetItem(by_trace, trace_id, group) < 0) {
+                Py_XDECREF(group);
+                goto done;
+            }
+            Py_DECREF(group);
+        }
+        Py_ssize_t start = PyLong_AsSsize_t(PyTuple_GET_ITEM(span, 0));
+        Py_ssize_t end = PyLong_AsSsize_t(PyTuple_GET_ITEM(span, 1));
+        if (PyErr_Occurred()) goto done;
+        if (start < 0 || end > PyBytes_GET_SIZE(raw) || start > end) {
+            PyErr_SetString(PyExc_ValueError, "a span outside the request");
+            goto done;
+        }
+        PyObject *bytes = PyBytes_FromStringAndSize(PyBytes_AS_STRING(raw) + start, end - start);
+        if (!bytes || PyList_Append(PyTuple_GET_ITEM(group, PyTuple_GET_SIZE(group) - 1), bytes) < 0) {
+            Py_XDECREF(bytes);
+            goto done;
+        }
+        Py_DECREF(bytes);
+    }
+    result = PyTuple_Pack(2, sessions, orphans);
+    goto done;
+general:
+    Py_INCREF(Py_None);
+    result = Py_None;
+done:
+    Py_XDECREF(sessions);
+    Py_XDECREF(orphans);
+    Py_XDECREF(by_sid);
+    Py_XDECREF(by_trace);
+    Py_XDECREF(seen);
+    return result;
+}
+
 static Py_ssize_t varint_size(Py_ssize_t n) {
     Py_ssize_t size = 1;
     for (size_t v = (size_t)n; v >= 0x80; v >>= 7) size++;
@@ -376,6 +477,7 @@ static PyObject *chunk_payload(PyObject *Py_UNUSED(module), PyObject *groups) {
 static PyMethodDef methods[] = {
     {"scan_scope", scan_scope, METH_VARARGS, "The spans of a ScopeSpans in raw[start:end] (see _spans.pyi)."},
     {"chunk_payload", chunk_payload, METH_O, "Groups of spans as an encoded TracesData (see _spans.pyi)."},
+    {"group_scope", group_scope, METH_VARARGS, "A plain scope's spans grouped per session (see _spans.pyi)."},
     {NULL, NULL, 0, NULL},
 };
 

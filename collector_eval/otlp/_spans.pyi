@@ -1,7 +1,7 @@
 """The spans of an encoded ScopeSpans, read in C (_spans.c): their bounds, trace ids and session ids,
 without decoding them; and spans put back together as TracesData."""
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -31,3 +31,19 @@ def chunk_payload(groups: list[tuple[bytes, bytes, list[bytes]]]) -> bytes:
     """Groups of spans (resource fields, scope fields, encoded Span fields of a ScopeSpans), as an
     encoded TracesData: a ResourceSpans per run of consecutive groups sharing their resource fields
     (the same object), a ScopeSpans per group, in order."""
+
+def group_scope(
+    raw: bytes,
+    scanned: list[tuple[int, int, bytes | None, tuple[str, str] | None | T, bool]],
+    res_id: tuple[str, str] | None,
+    max_id_length: int,
+    joined: dict[bytes, Any],
+    waiting: dict[bytes, Any],
+) -> tuple[list[tuple[str, str, list[bytes], list[bytes]]], list[tuple[bytes, list[bytes]]]] | None:
+    """A scope's spans (scan_scope's entries) grouped as the router's span loop would: per session
+    (id, the attribute that named it, the trace ids that joined it, the encoded spans), and per trace
+    that none of its spans names (trace id, encoded spans), each in the order of the spans. A trace
+    joins the session of its first span that names one, by its own id or else `res_id` (its
+    resource's). None when the scope is not plain and the span loop must decide: a span without its
+    trace id first, with an end marker, with an id to decode or over max_id_length, or of a trace in
+    `joined` or `waiting` (seen in another scope of the request)."""

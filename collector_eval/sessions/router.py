@@ -23,7 +23,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, TracesData
 
 from collector_eval.model import EndSpan, SessionKey
 from collector_eval.otlp import wire
-from collector_eval.otlp._spans import chunk_payload, scan_scope
+from collector_eval.otlp._spans import chunk_payload, group_scope, scan_scope
 from collector_eval.sessions.options import SessionConfig
 
 UNKNOWN_TENANT = "unknown_service"
@@ -138,6 +138,12 @@ class SessionRouter:
                 scope_fields, scanned = scan_scope(
                     raw, ss_start, ss_end, self._id_keys, self._id_names, self._end_keys, _Read.UNREADABLE
                 )
+                # Most scopes are plain (no end span, no id to decode, no trace seen in another scope):
+                # grouped in C, per session, where the loop below goes span by span.
+                grouped = group_scope(raw, scanned, res_id, max_id_length, trace_sessions, orphans)
+                if grouped is not None:
+                    self._add_grouped(grouped, tenant, res_fields, scope_fields, sessions, orphans, trace_sessions)
+                    continue
                 # This scope's spans of each chunk, in the group appended to that chunk.
                 targets: dict[int | bytes, list[bytes]] = {}
                 for span_index, (start, end, span_trace_id, read, marked) in enumerate(scanned):
@@ -198,6 +204,30 @@ class SessionRouter:
                     if is_end:
                         chunk.end_spans.append(EndSpan(trace_id, pb_spans[span_index].span_id))
         return Routed({chunk.session: chunk for chunk in sessions.values()}, orphans, rejected)
+
+    @staticmethod
+    def _add_grouped(
+        grouped: tuple[list[tuple[str, str, list[bytes], list[bytes]]], list[tuple[bytes, list[bytes]]]],
+        tenant: str,
+        res_fields: bytes,
+        scope_fields: bytes,
+        sessions: dict[tuple[str, str], SessionChunk],
+        orphans: dict[bytes, TraceChunk],
+        trace_sessions: dict[bytes, SessionChunk],
+    ) -> None:
+        """A plain scope's groups (group_scope's) into the request's chunks."""
+        for sid, id_attr, trace_ids, spans in grouped[0]:
+            chunk = sessions.get((tenant, sid))
+            if chunk is None:
+                chunk = sessions[(tenant, sid)] = SessionChunk(session=SessionKey(tenant, sid), id_attribute=id_attr)
+            for trace_id in trace_ids:
+                trace_sessions[trace_id] = chunk
+                chunk.trace_ids[trace_id] = None
+            chunk.groups.append((res_fields, scope_fields, spans))
+            chunk.span_count += len(spans)
+        for trace_id, spans in grouped[1]:
+            orphan = orphans[trace_id] = TraceChunk(trace_id=trace_id, span_count=len(spans))
+            orphan.groups.append((res_fields, scope_fields, spans))
 
     def _problem(self, sid: str | None, id_attr: str, trace_id: bytes) -> str:
         if len(trace_id) != 16:

@@ -7,6 +7,7 @@ slow and obvious way."""
 from __future__ import annotations
 
 from collections import defaultdict
+from unittest import mock
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,6 +15,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span, TracesData
 
+from collector_eval.sessions import router as router_module
 from collector_eval.sessions.options import SessionConfig
 from collector_eval.sessions.router import UNKNOWN_TENANT, SessionRouter
 
@@ -177,3 +179,50 @@ def test_an_end_span_of_a_joined_trace_is_not_refused_for_an_id_it_does_not_need
     assert routed.rejected.count == 0
     [chunk] = routed.sessions.values()
     assert chunk.span_count == 2 and [e.span_id for e in chunk.end_spans] == [(2).to_bytes(8, "big")]
+
+
+def _chunks(routed) -> tuple:
+    sessions = {
+        (k.tenant, k.session_id): (span_ids(c.resource_spans()), list(c.trace_ids), c.id_attribute, c.span_count)
+        for k, c in routed.sessions.items()
+    }
+    orphans = {t: (span_ids(c.resource_spans()), c.span_count) for t, c in routed.orphans.items()}
+    return sessions, orphans, routed.rejected.count
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(resource, min_size=1, max_size=3))
+def test_scopes_grouped_in_c_route_as_the_span_loop_routes_them(resources) -> None:
+    # The same requests with group_scope answering None for every scope: the span loop does it all.
+    request = build(resources)
+    raw = request.SerializeToString()
+    grouped = _chunks(SessionRouter(CFG).route(request, raw))
+    with mock.patch.object(router_module, "group_scope", return_value=None):
+        looped = _chunks(SessionRouter(CFG).route(request, raw))
+    assert grouped == looped
+
+
+def test_a_plain_scope_is_grouped_in_c() -> None:
+    t1, t2 = TRACES[0], TRACES[1]
+    named = [KeyValue(key="session.id", value=value_of("s1"))]
+    request = build(
+        [
+            (
+                "svc-a",
+                None,
+                [[Span(trace_id=t1), Span(trace_id=t2, attributes=named), Span(trace_id=t1, attributes=named)]],
+            )
+        ]
+    )
+    answers = []
+
+    def spy(*args):
+        answers.append(real(*args))
+        return answers[-1]
+
+    real = router_module.group_scope
+    with mock.patch.object(router_module, "group_scope", spy):
+        routed = SessionRouter(CFG).route(request, request.SerializeToString())
+    assert len(answers) == 1 and answers[0] is not None  # not left to the span loop
+    [chunk] = routed.sessions.values()
+    assert list(chunk.trace_ids) == [t2, t1] and chunk.span_count == 3 and not routed.orphans
