@@ -205,10 +205,14 @@ for _, session in ipairs(sessions) do
       scheduled = scheduled + 1
     end
   end
-  idle_at[#idle_at + 1] = now + idle
-  idle_at[#idle_at + 1] = member
-  max_at[#max_at + 1] = now + max_duration
-  max_at[#max_at + 1] = member
+  if idle > 0 then
+    idle_at[#idle_at + 1] = now + idle
+    idle_at[#idle_at + 1] = member
+  end
+  if max_duration > 0 then
+    max_at[#max_at + 1] = now + max_duration
+    max_at[#max_at + 1] = member
+  end
   if hold then
     local decision = redis.call('HGET', key, 'decision')
     if not decision then
@@ -219,8 +223,8 @@ for _, session in ipairs(sessions) do
   end
   extend(key, session_ttl)
 end
-if idle > 0 then in_batches('ZADD', KEYS[2], idle_at, 1000) end
-if max_duration > 0 then in_batches('ZADD', KEYS[3], max_at, 1000, 'NX') end
+in_batches('ZADD', KEYS[2], idle_at, 1000)
+in_batches('ZADD', KEYS[3], max_at, 1000, 'NX')
 local reply = {scheduled, overflow}
 local joined_ids = {}
 for j = 1, u32() do
