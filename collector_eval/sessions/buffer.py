@@ -94,27 +94,29 @@ class SessionBuffer:
         keys = self._keys
         writes: dict[int, _ShardWrite] = {}
         fields = _chunk_fields(SPANS)
-        written: dict[bytes, tuple[bytes, int]] = {}  # field -> spans and their count, should a cap delete it
+        # field -> spans and their count, should a cap delete them (only held spans need them back)
+        written: dict[bytes, tuple[bytes, int]] | None = {} if self._hold_max_s is not None else None
         single = len(keys.shards) == 1
         for orphan in routed.orphans.values():
-            key = keys.trace(orphan.trace_id)
+            key, shard = keys.trace_with_shard(orphan.trace_id)
             field, raw = next(fields), orphan.payload()
             payload = self._pack(raw)
-            written[field] = raw, orphan.span_count
+            if written is not None:
+                written[field] = raw, orphan.span_count
             command = [b"HSET", key, field, payload]
             if orphan.end_spans:
                 command += (b"end_span", orphan.end_spans[-1].trace_id + orphan.end_spans[-1].span_id)
-            write = _shard_write(writes, keys.trace_shard(orphan.trace_id))
+            write = _shard_write(writes, shard)
             write.commands.append(command)
             write.orphan_keys.append(key)
             write.orphans.append(_CHUNK.pack(len(field), field, orphan.span_count, len(payload)))
         for session, chunk in routed.sessions.items():
-            home = keys.shard_of(session)
+            key, member, home = keys.session_with_shard(session)
             write = _shard_write(writes, home)
-            key, member = keys.session(session), session_member(session).encode()
             field, raw = next(fields), chunk.payload()
             payload = self._pack(raw)
-            written[field] = raw, chunk.span_count
+            if written is not None:
+                written[field] = raw, chunk.span_count
             # One field for all the session's spans of the request, one per trace they are in.
             command = [b"HSET", key, field, payload, b"id_attribute", chunk.id_attribute.encode()]
             home_traces: list[bytes] = []  # by id: the script builds the keys of the few it needs
@@ -127,15 +129,13 @@ class SessionBuffer:
                         continue
                 home_traces.append(trace_id.hex().encode())
             write.commands.append(command)
-            blob = [_bytes(member), _u32(1), _CHUNK.pack(len(field), field, chunk.span_count, len(payload))]
-            blob += (_u32(len(home_traces)), *home_traces)
-            ends = [e.trace_id + e.span_id for e in chunk.end_spans]
-            blob += (_u32(len(ends)), *map(_bytes, ends))
-            write.sessions.append(([key], blob))
+            ends = [_bytes(e.trace_id + e.span_id) for e in chunk.end_spans]
+            head = _bytes(member) + _ONE + _CHUNK.pack(len(field), field, chunk.span_count, len(payload))
+            write.sessions.append(([key], [head, _u32(len(home_traces)), *home_traces, _u32(len(ends)), *ends]))
         replies = await self._store_shards(list(writes.values()))
         scheduled = sum(int(r[0]) for r in replies)
         # Deleted by a cap: with spans held, they would be lost; else they were forwarded anyway.
-        unheld = [written[f] for r in replies for f in r[1]] if self._hold_max_s is not None else []
+        unheld = [written[f] for r in replies for f in r[1]] if written is not None else []
         handed = [(member, end) for r in replies for member, end in zip(r[2::2], r[3::2])]
         if handed:
             # End spans that waited with their trace in another shard go to their sessions' shards.
@@ -466,9 +466,8 @@ def _chunk_fields(kind: bytes) -> Iterator[bytes]:
 # A chunk in STORE_REQUEST's blob: its field, span and byte counts.
 _CHUNK = struct.Struct(">I17sII")
 
-
-def _u32(n: int) -> bytes:
-    return n.to_bytes(4, "big")
+_u32 = struct.Struct(">I").pack
+_ONE = _u32(1)
 
 
 def _bytes(data: bytes) -> bytes:

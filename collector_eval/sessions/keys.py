@@ -84,8 +84,14 @@ class Keys:
         return b"%st:%s" % (self._tag_bytes[index], trace_id.hex().encode()), self.shards[index]
 
     def session(self, session: SessionKey) -> bytes:
+        return self.session_with_shard(session)[0]
+
+    def session_with_shard(self, session: SessionKey) -> tuple[bytes, bytes, ShardKeys]:
+        """session(), the session's member and shard_of() in one: the store path asks all three for
+        every session of a request."""
         member = session_member(session).encode()
-        return self._tag_bytes[self._shard_index(member)] + b"s:" + member
+        index = self._shard_index(member)
+        return self._tag_bytes[index] + b"s:" + member, member, self.shards[index]
 
     def session_result(self, session: SessionKey, revision: int) -> str:
         member = session_member(session)

@@ -101,34 +101,23 @@ local function join(trace_key, member)
     end
   end
 end
--- The chunks were written just before this script with their replies switched off: a write Redis
--- refused (the chunk itself took it past maxmemory) would leave spans unstored that this script then
--- counted, and the request acknowledged. So every chunk is checked before anything is counted, and
--- one missing refuses the whole request as Redis refuses a write when full.
-local function all_stored()
+-- The chunks were written just before this script in one MULTI/EXEC with their replies switched off
+-- (resp.execute_quietly): all of them are there, or none (Redis refused the transaction: out of
+-- memory). So one chunk tells, and none there refuses the request as Redis refused its writes.
+local function chunks_stored()
+  if u32() > 0 then return redis.call('HEXISTS', KEYS[7], str()) == 1 end
   local k = 7
-  for c = 1, u32() do
-    local field = str()
-    u32(); u32()
-    if redis.call('HEXISTS', KEYS[k], field) == 0 then return false end
-    k = k + 1
-  end
   for s = 1, u32() do
-    local key = KEYS[k]
-    k = k + 1
     str()
-    for c = 1, u32() do
-      local field = str()
-      u32(); u32()
-      if redis.call('HEXISTS', key, field) == 0 then return false end
-    end
+    if u32() > 0 then return redis.call('HEXISTS', KEYS[k], str()) == 1 end
+    k = k + 1
     local traces = u32()
     pos = pos + traces * ID
     for e = 1, u32() do str() end
   end
   return true
 end
-if not all_stored() then
+if not chunks_stored() then
   return redis.error_reply("OOM command not allowed when used memory > 'maxmemory' (a chunk of this request was not stored)")
 end
 pos = 1

@@ -19,14 +19,16 @@ Batch = tuple[list[list[bytes]], list[bytes], str]
 
 
 async def execute_quietly(client: Client, batches: list[Batch]) -> list:
-    """Send each batch's writes with their replies switched off (CLIENT REPLY OFF), then its last
-    command, and return the last commands' replies (an error reply is returned, not raised).
-    Reading a hundred "1"s back through redis-py cost more CPU than the whole rest of the ingest
-    path. The writes must be commands whose failure their `last` would meet too (out of memory, a
-    read-only replica, no auth), so that its reply stands for all of them. A connection that a Redis
-    restart closed is replaced once. On a Cluster, the batches a node holds go to it in one write
-    (a write per batch cost a fifth more CPU); a batch whose slot moved (resharding) goes the slow
-    way, through redis-py's cluster pipeline, which follows the move and learns the new layout."""
+    """Send each batch's writes in one transaction (MULTI/EXEC) with their replies switched off
+    (CLIENT REPLY OFF), then its last command, and return the last commands' replies (an error reply
+    is returned, not raised). Reading a hundred "1"s back through redis-py cost more CPU than the
+    whole rest of the ingest path. Redis applies a transaction's writes all or none (it refuses the
+    whole of it when out of memory), so `last` learns whether they were applied by looking for any
+    one of them. A connection that a Redis restart closed is replaced once. On a Cluster, the
+    batches a node holds go to it in one write (a write per batch cost a fifth more CPU); a batch
+    whose slot moved (resharding) goes the slow way, through redis-py's cluster pipeline, which
+    follows the move and learns the new layout: its writes' replies are read there, and the first
+    that failed is the batch's reply, `last` not sent."""
     if not isinstance(client, RedisCluster):
         return await _send(client.connection_pool, batches)
     by_node: dict[str, tuple[ClusterNode, list[int]]] = {}
@@ -42,9 +44,13 @@ async def execute_quietly(client: Client, batches: list[Batch]) -> list:
             if isinstance(reply, (MovedError, AskError)):
                 writes, last, _ = batches[i]
                 pipe = client.pipeline()
-                for command in (*writes, last):
-                    pipe.execute_command(*command)
-                reply = (await pipe.execute(raise_on_error=False))[-1]
+                for name, *args in writes:  # redis-py looks a command up by its name as str
+                    pipe.execute_command(name.decode(), *args)
+                failed = [r for r in await pipe.execute(raise_on_error=False) if isinstance(r, Exception)]
+                try:
+                    reply = failed[0] if failed else await client.execute_command(last[0].decode(), *last[1:])
+                except ResponseError as err:
+                    reply = err
             replies[i] = reply
 
     await asyncio.gather(*(on_node(node, indexes) for node, indexes in by_node.values()))
@@ -55,7 +61,7 @@ async def _send(pool, batches: list[Batch]) -> list:
     payload = b"".join(
         [
             pack([b"CLIENT", b"REPLY", b"OFF"]),
-            *(pack(command) for writes, _, _ in batches for command in writes),
+            *(pack(command) for writes, _, _ in batches for command in _transaction(writes)),
             pack([b"CLIENT", b"REPLY", b"ON"]),
             *(pack(last) for _, last, _ in batches),
         ]
@@ -83,6 +89,10 @@ async def _send(pool, batches: list[Batch]) -> list:
         finally:
             await pool.release(conn)
     raise AssertionError("unreachable")
+
+
+def _transaction(writes: list[list[bytes]]) -> list[list[bytes]]:
+    return [[b"MULTI"], *writes, [b"EXEC"]] if writes else []
 
 
 class _NodeConnections:

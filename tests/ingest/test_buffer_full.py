@@ -32,11 +32,13 @@ SPAN_BYTES = 16_000  # base64 of random bytes: LZ4 keeps about all of it
 
 @pytest.fixture
 def full_redis():
-    """A private redis-server with maxmemory 2 MB (about 1 MB above an empty one's use), noeviction."""
+    """A private redis-server with maxmemory 2 MB above what it uses empty, noeviction. The BEFORE
+    requests take 0.7-0.8 MB there (their chunks, 0.4 MB, and the connections' buffers, which grow with
+    the first)."""
     server = EmbeddedRedis(port=free_port())
     url = server.start()
     client = redis.Redis.from_url(url)
-    client.config_set("maxmemory", "2mb")
+    client.config_set("maxmemory", client.info("memory")["used_memory"] + (2 << 20))
     client.config_set("maxmemory-policy", "noeviction")
     yield url, client
     client.close()
@@ -44,18 +46,18 @@ def full_redis():
 
 
 def _fill(client: redis.Redis) -> None:
-    """Past maxmemory for good. Loading it with spans alone leaves it hovering at the limit, where a
-    big chunk's HSET is refused (its own query buffer counts) while the small script after it is not,
-    and the store path then acknowledges the request as buffered (see the report of issue 16); a
-    filler key keeps every write refused, so what is asserted is on_buffer_full alone."""
+    """Past maxmemory for good. Loading it with spans alone leaves it hovering at the limit, where one
+    request is refused and the next taken (test_store_checks covers that); a filler key keeps every
+    write refused, so what is asserted is on_buffer_full alone."""
+    limit = int(client.config_get("maxmemory")["maxmemory"])
     client.config_set("maxmemory", "0")
-    client.set("filler", b"f" * 1_500_000)
-    client.config_set("maxmemory", "2mb")
-    assert client.info("memory")["used_memory"] > 2 << 20
+    client.set("filler", b"f" * 3_000_000)
+    client.config_set("maxmemory", limit)
+    assert client.info("memory")["used_memory"] > limit
 
 
 def _room(client: redis.Redis) -> None:
-    # The limit lifted too: the spans buffered before the filler already take Redis close to 2 MB,
+    # The limit lifted too: the spans buffered before the filler already take Redis close to it,
     # and judging a session writes more.
     client.delete("filler")
     client.config_set("maxmemory", "0")

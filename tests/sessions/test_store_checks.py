@@ -1,11 +1,14 @@
 """A chunk write Redis refused (its reply switched off) must not be counted and acknowledged: the
-store script checks every chunk is there before it counts any, and refuses the request otherwise."""
+chunks go in one transaction, the store script checks that one is there before it counts any, and
+refuses the request otherwise."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
+import redis
 from redis.exceptions import OutOfMemoryError
 
 from collector_eval.model import SessionKey
@@ -51,3 +54,45 @@ async def _exercise(url: str, monkeypatch) -> None:
 
 def test_a_chunk_redis_did_not_store_refuses_the_request(redis_url, monkeypatch):
     asyncio.run(_exercise(redis_url, monkeypatch))
+
+
+async def _hover(url: str) -> tuple[int, int]:
+    """Requests of one big span each into a Redis hovering at its maxmemory: room is made now and then,
+    so some are refused and later ones taken. Returns (acknowledged, refused)."""
+    client = connect(RedisConfig(url=url), url)
+    sync = redis.Redis.from_url(url)
+    await load_scripts(client)
+    cfg = SessionConfig()
+    keys = Keys("hover")
+    buffer, router = SessionBuffer(client, keys, cfg), SessionRouter(cfg)
+    sync.config_set("maxmemory-policy", "noeviction")
+    for i in range(8):  # room that deleting one of these makes
+        sync.set(f"room-{i}", b"r" * 60_000)
+    sync.config_set("maxmemory", sync.info("memory")["used_memory"] + 100_000)
+    acknowledged: dict[str, int] = {}
+    refused = 0
+    for i in range(48):
+        sid = f"hover-{i % 3}"
+        req = request(span(trace_id(), "big", **{"session.id": sid, "input.value": os.urandom(9_000).hex()}))
+        try:
+            await buffer.store(router.route(req, req.SerializeToString()))
+            acknowledged[sid] = acknowledged.get(sid, 0) + 1
+        except OutOfMemoryError:
+            refused += 1
+            if refused % 4 == 0:
+                sync.delete(f"room-{refused // 4 - 1}")
+    sync.config_set("maxmemory", 0)
+    for sid, count in acknowledged.items():
+        fields = await client.hgetall(keys.session(SessionKey("receiver-test", sid)))
+        chunks = [value for name, value in fields.items() if name[:1] == b"c"]
+        n = int(fields[b"n"])
+        # Every chunk stored is counted, and every chunk counted is stored: spans and bytes alike.
+        assert (n >> 32, n & 0xFFFFFFFF) == (count, sum(map(len, chunks))) == (len(chunks), sum(map(len, chunks)))
+    await client.aclose()
+    sync.close()
+    return sum(acknowledged.values()), refused
+
+
+def test_at_the_memory_limit_a_request_is_stored_whole_or_refused_whole(redis_url):
+    acknowledged, refused = asyncio.run(_hover(redis_url))
+    assert acknowledged > 3 and refused > 3  # both happened, interleaved by the room made

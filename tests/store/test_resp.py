@@ -1,15 +1,23 @@
-"""RESP packing in C (collector_eval/store/_resp.c): what it writes is what a real redis-server reads."""
+"""RESP packing in C (collector_eval/store/_resp.c): what it writes is what a real redis-server reads;
+and the quiet pipeline that sends it applies a batch's writes all or none."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from urllib.parse import urlparse
 
 import pytest
+import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from redis.crc import key_slot
 
 from collector_eval.store._resp import pack
+from collector_eval.store.client import connect
+from collector_eval.store.options import RedisConfig
+from collector_eval.store.resp import execute_quietly
+from tests.support.redis_cluster import EmbeddedCluster
 
 arguments = st.lists(st.binary(max_size=300), min_size=1, max_size=12)
 
@@ -43,3 +51,75 @@ def test_an_argument_that_is_not_bytes_is_refused_naming_it() -> None:
         pack([b"SET", b"k", "v"])
     with pytest.raises(TypeError, match="sequence of bytes"):
         pack(3)  # type: ignore[arg-type]
+
+
+def test_a_batch_s_writes_are_applied_all_or_none(redis_url: str) -> None:
+    # The store script looks for one chunk to know whether all were written: a batch whose writes Redis
+    # refuses in part (here a write it cannot queue) must leave none of them.
+    async def run() -> list:
+        client = connect(RedisConfig(url=redis_url), redis_url)
+        try:
+            whole = [[b"HSET", b"resp-all", b"a", b"1"], [b"HSET", b"resp-all", b"b", b"2"]]
+            broken = [[b"HSET", b"resp-none", b"a", b"1"], [b"HSET", b"resp-none", b"b"]]
+            return await execute_quietly(
+                client,
+                [(whole, [b"HLEN", b"resp-all"], "resp-all"), (broken, [b"HLEN", b"resp-none"], "resp-none")],
+            )
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(run()) == [2, 0]
+
+
+def test_a_batch_refused_for_memory_leaves_nothing(redis_url: str) -> None:
+    sync = redis.Redis.from_url(redis_url)
+    sync.config_set("maxmemory-policy", "noeviction")
+    sync.config_set("maxmemory", 1)  # every write refused
+
+    async def run() -> list:
+        client = connect(RedisConfig(url=redis_url), redis_url)
+        try:
+            writes = [[b"HSET", b"resp-oom", b"%d" % i, b"x" * 1000] for i in range(10)]
+            return await execute_quietly(client, [(writes, [b"EXISTS", b"resp-oom"], "resp-oom")])
+        finally:
+            await client.aclose()
+
+    try:
+        assert asyncio.run(run()) == [0]
+    finally:
+        sync.config_set("maxmemory", 0)
+        sync.close()
+
+
+def test_a_batch_whose_slot_moved_goes_the_slow_way_and_says_what_failed() -> None:
+    # A Cluster whose slot moved after the client learnt the layout (resharding): the node answers
+    # MOVED, and the batch is sent again through redis-py, whose replies to the writes are read.
+    cluster = EmbeddedCluster()
+    url = cluster.start()
+    key, broken_key = b"{moved}a", b"{moved}b"
+    slot = key_slot(key)
+
+    async def run() -> list:
+        client = connect(RedisConfig(url=url), url)
+        try:
+            await client.initialize()
+            source = client.get_node_from_key(key)
+            nodes = [redis.Redis(port=port) for port in cluster.ports]
+            ids = {port: node.cluster("MYID").decode() for port, node in zip(cluster.ports, nodes)}
+            target = next(port for port in cluster.ports if port != source.port)
+            for node in nodes:  # no key in the slot: it moves at once
+                node.execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[target])
+            whole = [[b"HSET", key, b"a", b"1"], [b"HSET", key, b"b", b"2"]]
+            broken = [[b"HSET", broken_key, b"a", b"1"], [b"HSET", broken_key, b"b"]]
+            return await execute_quietly(
+                client, [(whole, [b"HLEN", key], key.decode()), (broken, [b"HLEN", broken_key], broken_key.decode())]
+            )
+        finally:
+            await client.aclose()
+
+    try:
+        moved, broken = asyncio.run(run())
+    finally:
+        cluster.stop()
+    assert moved == 2
+    assert isinstance(broken, redis.ResponseError) and "wrong number of arguments" in str(broken)
