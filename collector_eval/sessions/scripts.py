@@ -36,7 +36,8 @@ from collector_eval.store.client import Client
 # shard's orphan set (by id, scored by its last chunk's time plus the orphan TTL): a session's
 # traces are looked up there in one call, so a trace that never waited (most) costs its session no
 # key and no command. A chunk that passes a cap is deleted again and the flag set. TTLs are only
-# ever extended (a TTL within 10% of its target is left alone, which saves most EXPIREs). A new end
+# ever extended (a TTL within 10% of its target is left alone, which saves most EXPIREs); a hash's
+# first chunk sets it without reading it. A new end
 # span (re)schedules the session; the same end span again (a client retry, a second replica) changes
 # nothing. Spans of a session judged before schedule it again when late spans are re-evaluated.
 # Returns how many sessions were scheduled, the fields of the chunks a cap deleted, then (session,
@@ -62,6 +63,8 @@ local function str() local v; v, pos = struct.unpack('>I4c0', blob, pos); return
 local function extend(key, ttl)
   if redis.call('TTL', key) < ttl * 0.9 then redis.call('EXPIRE', key, ttl) end
 end
+-- Returns the chunk's field, and whether it is the hash's first (a hash that has no TTL yet, or
+-- one mark_truncated gave the TTL it is about to get).
 local function count_chunk(key)
   local field, spans, bytes = str(), u32(), u32()
   local n = redis.call('HINCRBY', key, 'n', spans * 4294967296 + bytes)
@@ -70,7 +73,7 @@ local function count_chunk(key)
     redis.call('HSET', key, 'truncated', '1')
     overflow[#overflow + 1] = field
   end
-  return field
+  return field, n == spans * 4294967296 + bytes
 end
 -- One command for many members: a call from Lua into Redis costs more than the work it asks for.
 local function in_batches(command, key, args, step, flag)
@@ -125,7 +128,7 @@ local k = 7
 local waiting = {}  -- score, id: the orphan set's new or later entries
 for c = 1, u32() do
   local key = KEYS[k]
-  local field = count_chunk(key)
+  local field, first = count_chunk(key)
   -- Held, only spans wait for release (log records went on arrival); else any chunk waits to join.
   local spans = string.sub(field, 1, 1) == 'c'
   local joined = hold and redis.call('HGET', key, 'joined')
@@ -135,7 +138,8 @@ for c = 1, u32() do
     waiting[#waiting + 1] = now + orphan_ttl
     waiting[#waiting + 1] = string.sub(key, -ID)
   end
-  extend(key, hold and orphan_ttl * 2 or orphan_ttl)
+  -- Held, a trace joined before its first chunk has its session's TTL already, longer.
+  if first and not hold then redis.call('EXPIRE', key, orphan_ttl) else extend(key, hold and orphan_ttl * 2 or orphan_ttl) end
   k = k + 1
 end
 in_batches('ZADD', KEYS[5], waiting, 1000)
@@ -147,7 +151,7 @@ for s = 1, u32() do
   local session = {key = KEYS[k], member = nil, pending = {}, own = {}}
   k = k + 1
   session.member = str()
-  for c = 1, u32() do count_chunk(session.key) end
+  for c = 1, u32() do session.first = select(2, count_chunk(session.key)) end
   for t = 1, u32() do
     ids[#ids + 1] = string.sub(blob, pos, pos + ID - 1)
     owners[#ids] = session
@@ -210,7 +214,7 @@ for _, session in ipairs(sessions) do
       release_later(member)
     end
   end
-  extend(key, session_ttl)
+  if session.first then redis.call('EXPIRE', key, session_ttl) else extend(key, session_ttl) end
 end
 in_batches('ZADD', KEYS[2], idle_at, 1000)
 in_batches('ZADD', KEYS[3], max_at, 1000, 'NX')
