@@ -191,8 +191,9 @@ for _, session in ipairs(sessions) do
   end
   if ended then
     scheduled = scheduled + 1
-  elseif reevaluate and redis.call('HEXISTS', key, 'revision') == 1 then
-    -- Judged (or being judged) already: these spans make a new revision.
+  elseif reevaluate and not session.first and redis.call('HEXISTS', key, 'revision') == 1 then
+    -- Judged (or being judged) already: these spans make a new revision. (A hash is judged only
+    -- once it counts spans: never before its first chunk.)
     if redis.call('ZADD', KEYS[1], 'NX', due_at, member) == 1 then
       redis.call('HSET', key, 'trigger', '$LATE_SPANS')
       scheduled = scheduled + 1
