@@ -37,7 +37,7 @@ class _Read(Enum):
     UNREADABLE = "unreadable"
 
 
-@dataclass
+@dataclass(slots=True)
 class Chunk:
     """Spans of one request, as the request's own encoded bytes."""
 
@@ -54,7 +54,7 @@ class Chunk:
         return list(TracesData.FromString(self.payload()).resource_spans)
 
 
-@dataclass
+@dataclass(slots=True)
 class SessionChunk(Chunk):
     """What one session receives in a request."""
 
@@ -63,7 +63,7 @@ class SessionChunk(Chunk):
     trace_ids: dict[bytes, None] = field(default_factory=dict)  # the traces its spans are in, in order
 
 
-@dataclass
+@dataclass(slots=True)
 class TraceChunk(Chunk):
     """Spans of a trace that no span in the request tied to a session (yet)."""
 
@@ -111,7 +111,7 @@ class SessionRouter:
     def route(self, request: ExportTraceServiceRequest, raw: bytes) -> Routed:
         """Split a decoded request (raw: its bytes) into per-session chunks, and per-trace chunks of
         the traces no span of the request ties to a session."""
-        # By (tenant, id) while routing: a tuple of strings hashes in C, a SessionKey in Python.
+        # By (tenant, id) while routing: a plain tuple is made faster than a SessionKey.
         sessions: dict[tuple[str, str], SessionChunk] = {}
         orphans: dict[bytes, TraceChunk] = {}
         trace_sessions: dict[bytes, SessionChunk] = {}  # the session each trace of the request joined
