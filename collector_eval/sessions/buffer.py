@@ -9,6 +9,7 @@ import json
 import os
 import struct
 import time
+from binascii import hexlify
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -127,7 +128,7 @@ class SessionBuffer:
                     if trace_shard is not home:  # on a Cluster, most traces: joined from their own shard
                         _shard_write(writes, trace_shard).joins.append((trace_key, member))
                         continue
-                home_traces.append(trace_id.hex().encode())
+                home_traces.append(hexlify(trace_id))
             write.commands.append(command)
             ends = [_bytes(e.trace_id + e.span_id) for e in chunk.end_spans]
             head = _bytes(member) + _ONE + _CHUNK.pack(len(field), field, chunk.span_count, len(payload))

@@ -5,6 +5,7 @@ script runs on one node, while the shards spread the sessions and the queues ove
 from __future__ import annotations
 
 import zlib
+from binascii import hexlify
 from dataclasses import dataclass
 
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
@@ -81,7 +82,7 @@ class Keys:
     def trace_with_shard(self, trace_id: bytes) -> tuple[bytes, ShardKeys]:
         """trace() and trace_shard() in one: the store path asks both for every trace of a request."""
         index = self._shard_index(trace_id)
-        return b"%st:%s" % (self._tag_bytes[index], trace_id.hex().encode()), self.shards[index]
+        return b"%st:%s" % (self._tag_bytes[index], hexlify(trace_id)), self.shards[index]
 
     def session(self, session: SessionKey) -> bytes:
         return self.session_with_shard(session)[0]
