@@ -288,11 +288,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6, help="time of each load (default 6)")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument(
-        "--processes",
-        type=int,
-        default=1,
-        help="service processes (config `processes`; default 1, the config's own: on a 2-core machine that"
-        " also runs Redis, the sink and the load generator, 2 did less)",
+        "--processes", type=int, default=os.cpu_count() or 1, help="service processes (config `processes`)"
     )
     parser.add_argument("--cluster", type=int, default=0, help="run on a Redis Cluster of this many primaries")
     parser.add_argument("--warmup-seconds", type=float, default=1, help="warm-up of the paced run")
