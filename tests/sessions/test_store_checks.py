@@ -96,3 +96,36 @@ async def _hover(url: str) -> tuple[int, int]:
 def test_at_the_memory_limit_a_request_is_stored_whole_or_refused_whole(redis_url):
     acknowledged, refused = asyncio.run(_hover(redis_url))
     assert acknowledged > 3 and refused > 3  # both happened, interleaved by the room made
+
+
+async def _ttls(url: str, hold_max_s: float | None) -> dict[str, int]:
+    client = connect(RedisConfig(url=url), url)
+    await load_scripts(client)
+    cfg = SessionConfig(ttl_s=5000, orphan_trace_ttl_s=100)
+    keys = Keys(f"ttl-{hold_max_s}")
+    buffer, router = SessionBuffer(client, keys, cfg, hold_max_s=hold_max_s), SessionRouter(cfg)
+    joined, orphan = trace_id(), trace_id()
+
+    async def store(*spans) -> None:
+        req = request(*spans)
+        await buffer.store(router.route(req, req.SerializeToString()))
+
+    await store(span(joined, "turn", **{"session.id": "s-ttl"}))
+    # Spans of the same trace without the id, later: the trace's first chunk in its own hash.
+    await store(span(joined, "tool"), span(orphan, "alone"))
+    ttls = {
+        "session": await client.ttl(keys.session(SessionKey("receiver-test", "s-ttl"))),
+        "joined": await client.ttl(keys.trace(joined)),
+        "orphan": await client.ttl(keys.trace(orphan)),
+    }
+    await client.aclose()
+    return ttls
+
+
+def test_a_hash_s_first_chunk_sets_its_ttl_and_never_cuts_a_longer_one(redis_url):
+    # Spans not held: a session's and an orphan's first chunks set their TTLs (the trace that came
+    # after its session's id waits as an orphan, like any).
+    assert asyncio.run(_ttls(redis_url, None)) == {"session": 5000, "joined": 100, "orphan": 100}
+    # Held: the session's traces are marked joined, their hashes made with the session's TTL; a
+    # first chunk there keeps it, where an orphan's gets twice the orphan TTL.
+    assert asyncio.run(_ttls(redis_url, 30.0)) == {"session": 5000, "joined": 5000, "orphan": 200}
