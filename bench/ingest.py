@@ -5,7 +5,8 @@ request shape; then collector-eval's acknowledgement latency at half of its maxi
 
 Prints one JSON line of figures per shape. Usage: python bench/ingest.py [--shape SHAPE|all]
 [--seconds 6] [--concurrency 16] [--processes N] [--cluster 3] (a Redis Cluster of that many primaries
-on loopback instead of one redis-server)
+on loopback instead of one redis-server) [--repeat N] (N runs per shape, then a line of their medians
+and of how many runs met each of issue 13's targets)
 
 Shapes (512-span requests over 100 sessions, OpenInference-like LLM spans; bench/common.py SHAPES):
 one-span-traces, few-spans-per-trace, traces-per-session, root-only-id.
@@ -31,6 +32,7 @@ import asyncio
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -282,6 +284,30 @@ def run_shape(shape: str, args, redis_server, redis_pids: list[int], sink: Sink,
     }
 
 
+# Issue 13's targets per shape, each run judged on its own: the ceiling moves as much as the service.
+TARGETS = {"ratio_to_parse_and_drop": (0.4, ">="), "ratio_to_rotel": (0.8, ">="), "ack_p99_ms": (30, "<")}
+
+
+def summary(shape: str, runs: list[dict]) -> dict:
+    """The medians of a shape's repeated runs, and how many runs met each target and all three."""
+    met = [
+        {
+            name: run[name] is not None and (run[name] >= bound if op == ">=" else run[name] < bound)
+            for name, (bound, op) in TARGETS.items()
+        }
+        for run in runs
+    ]
+    fields = ["service_spans_per_s", "parse_and_drop_spans_per_s", "rotel_spans_per_s", *TARGETS]
+    return {
+        "bench": "ingest-summary",
+        "shape": shape,
+        "runs": len(runs),
+        **{f"median_{name}": statistics.median(run[name] for run in runs if run[name] is not None) for name in fields},
+        **{f"runs_meeting_{name}": sum(m[name] for m in met) for name in TARGETS},
+        "runs_meeting_all": sum(all(m.values()) for m in met),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shape", choices=[*SHAPES, "all"], default="all")
@@ -291,6 +317,9 @@ def main() -> None:
         "--processes", type=int, default=os.cpu_count() or 1, help="service processes (config `processes`)"
     )
     parser.add_argument("--cluster", type=int, default=0, help="run on a Redis Cluster of this many primaries")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per shape; more than 1 adds a line of medians per shape"
+    )
     parser.add_argument("--warmup-seconds", type=float, default=1, help="warm-up of the paced run")
     parser.add_argument("--load-fraction", type=float, default=0.5, help="paced load, of the service's max rate")
     parser.add_argument("--role", choices=["sink", "parse-sink", "parse-forward"], help=argparse.SUPPRESS)
@@ -336,10 +365,12 @@ def main() -> None:
         rotel = start_rotel(sink.port, workdir)
         procs.append(rotel[0])
         for shape in shapes:
-            print(
-                json.dumps(run_shape(shape, args, redis_server, redis_pids, sink, parse_sink, forwarders, rotel)),
-                flush=True,
-            )
+            runs = []
+            for _ in range(args.repeat):
+                runs.append(run_shape(shape, args, redis_server, redis_pids, sink, parse_sink, forwarders, rotel))
+                print(json.dumps(runs[-1]), flush=True)
+            if args.repeat > 1:
+                print(json.dumps(summary(shape, runs)), flush=True)
     finally:
         stop_procs(procs)
         redis_server.stop()
