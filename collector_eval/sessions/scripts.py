@@ -148,7 +148,9 @@ local scheduled = 0
 -- of all of them.
 local sessions, ids, owners = {}, {}, {}
 for s = 1, u32() do
-  local session = {key = KEYS[k], member = nil, pending = {}, own = {}}
+  -- Its end spans (pending: found waiting with its traces; own: the request's) only when it has any:
+  -- most sessions of most requests have none, and a table a session costs as much as a call.
+  local session = {key = KEYS[k]}
   k = k + 1
   session.member = str()
   for c = 1, u32() do session.first = select(2, count_chunk(session.key)) end
@@ -157,7 +159,11 @@ for s = 1, u32() do
     owners[#ids] = session
     pos = pos + ID
   end
-  for e = 1, u32() do session.own[#session.own + 1] = str() end
+  local ends = u32()
+  if ends > 0 then
+    session.own = {}
+    for e = 1, ends do session.own[e] = str() end
+  end
   sessions[s] = session
 end
 -- Held: every trace is marked joined. Else only those that waited (in the orphan set) join.
@@ -169,26 +175,34 @@ for first = 1, #ids, 1000 do
     if hold or scores[t - first + 1] then
       local session = owners[t]
       local pending = join(tag .. 't:' .. ids[t], session.member)
-      if pending then session.pending[#session.pending + 1] = pending end
+      if pending then
+        session.pending = session.pending or {}
+        session.pending[#session.pending + 1] = pending
+      end
       if not hold then waited[#waited + 1] = ids[t] end
     end
   end
 end
 in_batches('ZREM', KEYS[5], waited, 1000)
+-- Whether one of the end spans (nil: none) differs from the session's: it (re)schedules the session.
+local function schedule_ends(session, ends)
+  if not ends then return false end
+  local ended = false
+  for _, end_span in ipairs(ends) do
+    if redis.call('HGET', session.key, 'end_span') ~= end_span then
+      redis.call('HSET', session.key, 'end_span', end_span, 'trigger', '$END_SPAN')
+      redis.call('ZADD', KEYS[1], due_at, session.member)
+      ended = true
+    end
+  end
+  return ended
+end
 local idle_at, max_at = {}, {}
 for _, session in ipairs(sessions) do
   local key, member = session.key, session.member
-  local ended = false
   -- End spans that waited with a trace, then the request's own: the last one differing wins.
-  for _, ends in ipairs({session.pending, session.own}) do
-    for _, end_span in ipairs(ends) do
-      if redis.call('HGET', key, 'end_span') ~= end_span then
-        redis.call('HSET', key, 'end_span', end_span, 'trigger', '$END_SPAN')
-        redis.call('ZADD', KEYS[1], due_at, member)
-        ended = true
-      end
-    end
-  end
+  local ended = schedule_ends(session, session.pending)
+  ended = schedule_ends(session, session.own) or ended
   if ended then
     scheduled = scheduled + 1
   elseif reevaluate and not session.first and redis.call('HEXISTS', key, 'revision') == 1 then
