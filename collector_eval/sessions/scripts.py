@@ -37,9 +37,9 @@ from collector_eval.store.client import Client
 # traces are looked up there in one call, so a trace that never waited (most) costs its session no
 # key and no command. A chunk that passes a cap is deleted again and the flag set. TTLs are only
 # ever extended (a TTL within 10% of its target is left alone, which saves most EXPIREs); a hash's
-# first chunk sets it without reading it. A new end
-# span (re)schedules the session; the same end span again (a client retry, a second replica) changes
-# nothing. Spans of a session judged before schedule it again when late spans are re-evaluated.
+# first chunk sets it without reading it. A new end span (re)schedules the session; the same end
+# span again (a client retry, a second replica) changes nothing. Spans of a session judged before
+# schedule it again when late spans are re-evaluated.
 # Returns how many sessions were scheduled, the fields of the chunks a cap deleted, then (session,
 # end span) for each end span a join found waiting: buffer.store passes those on to their sessions'
 # shards.
@@ -63,8 +63,8 @@ local function str() local v; v, pos = struct.unpack('>I4c0', blob, pos); return
 local function extend(key, ttl)
   if redis.call('TTL', key) < ttl * 0.9 then redis.call('EXPIRE', key, ttl) end
 end
--- Returns the chunk's field, and whether it is the hash's first (a hash that has no TTL yet, or
--- one mark_truncated gave the TTL it is about to get).
+-- Returns the chunk's field, and whether it is the hash's first. Such a hash has no TTL yet, or the
+-- one mark_truncated gave it (the same), or, held, the session's its trace's join gave it.
 local function count_chunk(key)
   local field, spans, bytes = str(), u32(), u32()
   local n = redis.call('HINCRBY', key, 'n', spans * 4294967296 + bytes)
