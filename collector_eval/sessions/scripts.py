@@ -60,8 +60,9 @@ local overflow = {}
 local ID = 32  -- a trace id in hex, as keys and the orphan set name it
 local function u32() local v; v, pos = struct.unpack('>I4', blob, pos); return v end
 local function str() local v; v, pos = struct.unpack('>I4c0', blob, pos); return v end
-local function extend(key, ttl)
-  if redis.call('TTL', key) < ttl * 0.9 then redis.call('EXPIRE', key, ttl) end
+-- first: the hash's first chunk (count_chunk's second answer), whose TTL need not be read.
+local function extend(key, ttl, first)
+  if first or redis.call('TTL', key) < ttl * 0.9 then redis.call('EXPIRE', key, ttl) end
 end
 -- Returns the chunk's field, and whether it is the hash's first. Such a hash has no TTL yet, or the
 -- one mark_truncated gave it (the same), or, held, the session's its trace's join gave it.
@@ -139,7 +140,7 @@ for c = 1, u32() do
     waiting[#waiting + 1] = string.sub(key, -ID)
   end
   -- Held, a trace joined before its first chunk has its session's TTL already, longer.
-  if first and not hold then redis.call('EXPIRE', key, orphan_ttl) else extend(key, hold and orphan_ttl * 2 or orphan_ttl) end
+  extend(key, hold and orphan_ttl * 2 or orphan_ttl, first and not hold)
   k = k + 1
 end
 in_batches('ZADD', KEYS[5], waiting, 1000)

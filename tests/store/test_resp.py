@@ -53,39 +53,33 @@ def test_an_argument_that_is_not_bytes_is_refused_naming_it() -> None:
         pack(3)  # type: ignore[arg-type]
 
 
-def test_a_batch_s_writes_are_applied_all_or_none(redis_url: str) -> None:
-    # The store script looks for one chunk to know whether all were written: a batch whose writes Redis
-    # refuses in part (here a write it cannot queue) must leave none of them.
+def _execute_quietly(url: str, batches: list) -> list:
     async def run() -> list:
-        client = connect(RedisConfig(url=redis_url), redis_url)
+        client = connect(RedisConfig(url=url), url)
         try:
-            whole = [[b"HSET", b"resp-all", b"a", b"1"], [b"HSET", b"resp-all", b"b", b"2"]]
-            broken = [[b"HSET", b"resp-none", b"a", b"1"], [b"HSET", b"resp-none", b"b"]]
-            return await execute_quietly(
-                client,
-                [(whole, [b"HLEN", b"resp-all"], "resp-all"), (broken, [b"HLEN", b"resp-none"], "resp-none")],
-            )
+            return await execute_quietly(client, batches)
         finally:
             await client.aclose()
 
-    assert asyncio.run(run()) == [2, 0]
+    return asyncio.run(run())
+
+
+def test_a_batch_s_writes_are_applied_all_or_none(redis_url: str) -> None:
+    # The store script looks for one chunk to know whether all were written: a batch whose writes Redis
+    # refuses in part (here a write it cannot queue) must leave none of them.
+    whole = [[b"HSET", b"resp-all", b"a", b"1"], [b"HSET", b"resp-all", b"b", b"2"]]
+    broken = [[b"HSET", b"resp-none", b"a", b"1"], [b"HSET", b"resp-none", b"b"]]
+    batches = [(whole, [b"HLEN", b"resp-all"], "resp-all"), (broken, [b"HLEN", b"resp-none"], "resp-none")]
+    assert _execute_quietly(redis_url, batches) == [2, 0]
 
 
 def test_a_batch_refused_for_memory_leaves_nothing(redis_url: str) -> None:
     sync = redis.Redis.from_url(redis_url)
     sync.config_set("maxmemory-policy", "noeviction")
     sync.config_set("maxmemory", 1)  # every write refused
-
-    async def run() -> list:
-        client = connect(RedisConfig(url=redis_url), redis_url)
-        try:
-            writes = [[b"HSET", b"resp-oom", b"%d" % i, b"x" * 1000] for i in range(10)]
-            return await execute_quietly(client, [(writes, [b"EXISTS", b"resp-oom"], "resp-oom")])
-        finally:
-            await client.aclose()
-
+    writes = [[b"HSET", b"resp-oom", b"%d" % i, b"x" * 1000] for i in range(10)]
     try:
-        assert asyncio.run(run()) == [0]
+        assert _execute_quietly(redis_url, [(writes, [b"EXISTS", b"resp-oom"], "resp-oom")]) == [0]
     finally:
         sync.config_set("maxmemory", 0)
         sync.close()
@@ -109,6 +103,7 @@ def test_a_batch_whose_slot_moved_goes_the_slow_way_and_says_what_failed() -> No
             target = next(port for port in cluster.ports if port != source.port)
             for node in nodes:  # no key in the slot: it moves at once
                 node.execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[target])
+                node.close()
             whole = [[b"HSET", key, b"a", b"1"], [b"HSET", key, b"b", b"2"]]
             broken = [[b"HSET", broken_key, b"a", b"1"], [b"HSET", broken_key, b"b"]]
             return await execute_quietly(
