@@ -146,8 +146,10 @@ end
 in_batches('ZADD', KEYS[5], waiting, 1000)
 local scheduled = 0
 -- First every session's chunks and the ids of its traces, so that one ZMSCORE looks up the traces
--- of all of them.
+-- of all of them. Not held, with no trace waiting in this shard (traffic whose every span names its
+-- session), there is nothing to look up: the ids are skipped, which saves a Lua string a trace.
 local sessions, ids, owners = {}, {}, {}
+local lookup = hold or redis.call('EXISTS', KEYS[5]) == 1
 for s = 1, u32() do
   -- Its end spans (pending: found waiting with its traces; own: the request's) only when it has any:
   -- most sessions of most requests have none, and a table a session costs as much as a call.
@@ -155,10 +157,15 @@ for s = 1, u32() do
   k = k + 1
   session.member = str()
   for c = 1, u32() do session.first = select(2, count_chunk(session.key)) end
-  for t = 1, u32() do
-    ids[#ids + 1] = string.sub(blob, pos, pos + ID - 1)
-    owners[#ids] = session
-    pos = pos + ID
+  local traces = u32()
+  if lookup then
+    for t = 1, traces do
+      ids[#ids + 1] = string.sub(blob, pos, pos + ID - 1)
+      owners[#ids] = session
+      pos = pos + ID
+    end
+  else
+    pos = pos + traces * ID
   end
   local ends = u32()
   if ends > 0 then
