@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 .PHONY: run lint test test-peers test-judges test-faults proto redis-server clean
 
 # setup.py and the C sources: pip builds them (a C compiler and Python's headers).
-$(STAMP): pyproject.toml setup.py collector_eval/otlp/_spans.c collector_eval/store/_resp.c
+$(STAMP): pyproject.toml setup.py collector_eval/otlp/_spans.c collector_eval/otlp/_check.c collector_eval/store/_resp.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'

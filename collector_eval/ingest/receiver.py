@@ -19,6 +19,7 @@ from google.protobuf.message import DecodeError, Message
 from collector_eval.ingest.buffer_full import BufferFull, out_of_memory
 from collector_eval.ingest.forwarder import Forwarder
 from collector_eval.model import SessionKey
+from collector_eval.otlp.check import schema
 from collector_eval.otlp.signals import SPECS, Signal
 from collector_eval.store.client import REDIS_ERRORS
 
@@ -103,7 +104,7 @@ def log_refused(protocol: str, signal: Signal, peer: str, answer: str, message: 
 class SignalReceiver:
     """One signal's receiver. ingest() takes a request's protobuf bytes (and the decoded request when
     the protocol decoded it already, from OTLP/JSON) and returns the response to acknowledge it with,
-    or raises Refused."""
+    or raises Refused. It decode()s or check()s the request first, which counts it."""
 
     signal: Signal
 
@@ -125,8 +126,20 @@ class SignalReceiver:
         try:
             return self.spec.request.FromString(raw)
         except DecodeError as exc:
-            self.stats.refused_invalid += 1
-            raise Refused(Refusal.INVALID, f"not an {self.spec.request.__name__}: {exc}") from None
+            raise self._invalid(str(exc)) from None
+
+    def check(self, raw: bytes, request: Message | None) -> None:
+        """decode() for a receiver that reads the request's bytes and never the decoded request: the
+        bytes are checked as protobuf would decode them, without decoding them."""
+        self.stats.requests += 1
+        if request is None:
+            problem = schema(self.spec.request).problem(raw)
+            if problem is not None:
+                raise self._invalid(problem)
+
+    def _invalid(self, problem: str) -> Refused:
+        self.stats.refused_invalid += 1
+        return Refused(Refusal.INVALID, f"not an {self.spec.request.__name__}: {problem}")
 
     def reserve(self) -> None:
         """A place in the forward queue, taken before anything is buffered, so that an acknowledged

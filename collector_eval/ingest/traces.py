@@ -9,14 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from collector_eval.ingest.buffer_full import BufferFull
 from collector_eval.ingest.forwarder import Forwarder
-from collector_eval.ingest.receiver import UNBUFFERED, ReceiverStats, Refusal, Refused, SignalReceiver
+from collector_eval.ingest.receiver import UNBUFFERED, ReceiverStats, Refused, SignalReceiver
 from collector_eval.otlp.signals import Signal
 from collector_eval.sessions.buffer import SessionBuffer
 from collector_eval.sessions.router import Routed, SessionRouter
@@ -47,12 +44,8 @@ class TraceReceiver(SignalReceiver):
         """Route, buffer and queue one request. Returns once the spans are buffered and queued, so
         every protocol acknowledges on the same terms; raises Refused when the request is not
         acknowledged."""
-        decoded: ExportTraceServiceRequest = self.decode(raw, request)
-        try:
-            routed = self._router.route(decoded, raw)
-        except ValueError as exc:  # bytes protobuf tolerates but the span slicer cannot follow
-            self.stats.refused_invalid += 1
-            raise Refused(Refusal.INVALID, f"cannot split the request into spans: {exc}") from None
+        self.check(raw, request)
+        routed = self._router.route(raw)
         accepted = routed.span_count
         rejected = routed.rejected
         try:

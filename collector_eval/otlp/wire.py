@@ -5,7 +5,7 @@ are _spans.c's).
 Routing every span through full protobuf objects (copying each span into a per-trace message) cost
 more than everything else in the ingest path; slicing the request's own bytes costs almost nothing,
 and the chunks stored in Redis hold the spans exactly as the client encoded them. Callers must have
-checked the request decodes (ExportTraceServiceRequest.FromString) before walking it.
+checked the request decodes (collector_eval.otlp.check) before walking it.
 """
 
 from __future__ import annotations

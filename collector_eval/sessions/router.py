@@ -7,11 +7,13 @@ a trace none of whose spans in the request names a session wait in a chunk of th
 
 The session id is read from the span's encoded bytes (collector_eval.otlp._spans, in C): walking
 decoded attributes in Python cost more than everything else the ingest path did per span. Anything
-unusual (an id that is not a string, a marker of a session's end) takes the decoded span.
+unusual (an id that is not a string, a marker of a session's end) takes the decoded span, its scope
+decoded then; the request itself is never decoded (it was checked: collector_eval.otlp.check).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -19,7 +21,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, TracesData
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, TracesData
 
 from collector_eval.model import EndSpan, SessionKey
 from collector_eval.otlp import wire
@@ -27,8 +30,8 @@ from collector_eval.otlp._spans import chunk_payload, group_scope, scan_scope
 from collector_eval.sessions.options import SessionConfig
 
 UNKNOWN_TENANT = "unknown_service"
-# ExportTraceServiceRequest.resource_spans, ResourceSpans.scope_spans
-RESOURCE_SPANS, SCOPE_SPANS = wire.tag(1), wire.tag(2)
+# ExportTraceServiceRequest.resource_spans, ResourceSpans.resource and .scope_spans
+RESOURCE_SPANS, RESOURCE, SCOPE_SPANS = wire.tag(1), wire.tag(1), wire.tag(2)
 
 
 class _Read(Enum):
@@ -108,33 +111,34 @@ class SessionRouter:
         # Only a span with one of these attributes can end a session: the scan finds them.
         self._end_keys = tuple(k.encode() for k in [cfg.end.attribute, *cfg.end.tag_attributes])
 
-    def route(self, request: ExportTraceServiceRequest, raw: bytes) -> Routed:
-        """Split a decoded request (raw: its bytes) into per-session chunks, and per-trace chunks of
-        the traces no span of the request ties to a session."""
+    def route(self, raw: bytes) -> Routed:
+        """Split a request (its bytes, checked to be an ExportTraceServiceRequest) into per-session
+        chunks, and per-trace chunks of the traces no span of the request ties to a session."""
         # By (tenant, id) while routing: a plain tuple is made faster than a SessionKey.
         sessions: dict[tuple[str, str], SessionChunk] = {}
         orphans: dict[bytes, TraceChunk] = {}
         trace_sessions: dict[bytes, SessionChunk] = {}  # the session each trace of the request joined
         rejected = Rejected()
         max_id_length = self._cfg.max_id_length
-        resource_index = -1
         for key, _, rs_start, rs_end in wire.fields(raw, 0, len(raw)):
             if key != RESOURCE_SPANS:
                 continue
-            resource_index += 1
-            rs = request.resource_spans[resource_index]
-            tenant = _string_attr(rs.resource.attributes, self._cfg.tenant_attribute) or UNKNOWN_TENANT
-            res_id = self._session_id(rs.resource.attributes)
             res_parts: list[bytes] = []
+            resource: list[bytes] = []  # the values of its Resource field: protobuf merges them
             scope_ranges: list[tuple[int, int]] = []
             for key, start, value, end in wire.fields(raw, rs_start, rs_end):
                 if key == SCOPE_SPANS:
                     scope_ranges.append((value, end))
                 else:
                     res_parts.append(raw[start:end])
+                    if key == RESOURCE:
+                        resource.append(raw[value:end])
             res_fields = b"".join(res_parts)
-            for scope_index, (ss_start, ss_end) in enumerate(scope_ranges):
-                pb_spans = rs.scope_spans[scope_index].spans
+            attributes = Resource.FromString(b"".join(resource)).attributes
+            tenant = _string_attr(attributes, self._cfg.tenant_attribute) or UNKNOWN_TENANT
+            res_id = self._session_id(attributes)
+            for ss_start, ss_end in scope_ranges:
+                pb_spans = _DecodedSpans(raw, ss_start, ss_end)
                 scope_fields, scanned = scan_scope(
                     raw, ss_start, ss_end, self._id_keys, self._id_names, self._end_keys, _Read.UNREADABLE
                 )
@@ -263,6 +267,21 @@ class SessionRouter:
         return found[0], found[1]
 
 
+class _DecodedSpans:
+    """A scope's decoded spans, for the few spans the scan leaves to them: decoded on first use."""
+
+    __slots__ = ("_raw", "_start", "_end", "_spans")
+
+    def __init__(self, raw: bytes, start: int, end: int):
+        self._raw, self._start, self._end = raw, start, end
+        self._spans: Sequence[Span] | None = None
+
+    def __getitem__(self, index: int) -> Span:
+        if self._spans is None:
+            self._spans = ScopeSpans.FromString(self._raw[self._start : self._end]).spans
+        return self._spans[index]
+
+
 def _string_attr(attributes, key: str) -> str | None:
     for kv in attributes:
         if kv.key == key:
@@ -291,5 +310,5 @@ def _as_strings(value: AnyValue) -> list[str]:
 
 def group_sessions(request: ExportTraceServiceRequest, router: SessionRouter) -> dict[SessionKey, list[ResourceSpans]]:
     """All spans of a request grouped per session (offline use: the `transcript` command)."""
-    routed = router.route(request, request.SerializeToString())
+    routed = router.route(request.SerializeToString())
     return {session: chunk.resource_spans() for session, chunk in routed.sessions.items()}

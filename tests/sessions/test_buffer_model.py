@@ -46,7 +46,7 @@ def test_a_session_loads_what_its_requests_and_its_traces_brought(redis_url, req
     waited: dict[bytes, set] = defaultdict(set)
     routed_all = []
     for request in requests:
-        routed = router.route(request, request.SerializeToString())
+        routed = router.route(request.SerializeToString())
         routed_all.append(routed)
         for key, chunk in routed.sessions.items():
             direct[key] |= {s.span_id for rs in chunk.resource_spans() for ss in rs.scope_spans for s in ss.spans}

@@ -73,7 +73,7 @@ def test_bytes_level_reading_routes_every_span_as_its_decoded_attributes_say():
         traces = [rnd.randbytes(16) for _ in range(rnd.randint(1, 6))]
         spans = [_random_span(rnd, traces) for _ in range(rnd.randint(1, 25))]
         req = request(*spans, service_name="tenant-a")
-        routed = router.route(req, req.SerializeToString())
+        routed = router.route(req.SerializeToString())
 
         # The reference, span by span in request order: a trace joins the session of its first span
         # with an id (its spans before that one join with it); a span with an id over the length
@@ -119,7 +119,7 @@ def test_a_trace_joins_the_session_one_of_its_later_spans_names():
     children = [span(tid, f"child-{i}") for i in range(3)]
     root = span(tid, "root", **{"gen_ai.conversation.id": "conv-1"})
     req = request(*children, root)
-    routed = SessionRouter(CFG).route(req, req.SerializeToString())
+    routed = SessionRouter(CFG).route(req.SerializeToString())
     assert routed.orphans == {}
     (chunk,) = routed.sessions.values()
     assert chunk.session == SessionKey("receiver-test", "conv-1") and chunk.span_count == 4
@@ -130,5 +130,5 @@ def test_an_id_on_the_resource_applies_to_spans_without_one_and_a_missing_tenant
     req = request(span(b"\x08" * 16, "a"), span(b"\x09" * 16, "b", **{"session.id": "own"}))
     req.resource_spans[0].resource.attributes.clear()
     req.resource_spans[0].resource.attributes.append(KeyValue(key="session.id", value=any_value("from-resource")))
-    routed = SessionRouter(CFG).route(req, req.SerializeToString())
+    routed = SessionRouter(CFG).route(req.SerializeToString())
     assert set(routed.sessions) == {SessionKey(UNKNOWN_TENANT, "from-resource"), SessionKey(UNKNOWN_TENANT, "own")}

@@ -130,7 +130,7 @@ def span_ids(resource_spans: list[ResourceSpans]) -> set:
 @given(st.lists(resource, min_size=1, max_size=3))
 def test_the_router_routes_as_the_model_does(resources) -> None:
     request = build(resources)
-    routed = SessionRouter(CFG).route(request, request.SerializeToString())
+    routed = SessionRouter(CFG).route(request.SerializeToString())
     sessions, orphans, ends, rejected = model(request)
 
     assert {(k.tenant, k.session_id): span_ids(c.resource_spans()) for k, c in routed.sessions.items()} == sessions
@@ -162,7 +162,7 @@ def test_a_trace_joined_in_another_tenants_resource_keeps_the_sessions_apart() -
     # session of svc-a that trace 1 joined first (they once shared a list keyed by the id alone).
     t1, t2 = TRACES[0], TRACES[1]
     request = build([("svc-a", "s1", [[Span(trace_id=t1)]]), ("svc-b", "s1", [[Span(trace_id=t1), Span(trace_id=t2)]])])
-    routed = SessionRouter(CFG).route(request, request.SerializeToString())
+    routed = SessionRouter(CFG).route(request.SerializeToString())
     got = {(k.tenant, k.session_id): span_ids(c.resource_spans()) for k, c in routed.sessions.items()}
     assert got == {
         ("svc-a", "s1"): {(1).to_bytes(8, "big"), (2).to_bytes(8, "big")},
@@ -175,7 +175,7 @@ def test_an_end_span_of_a_joined_trace_is_not_refused_for_an_id_it_does_not_need
     end = Span(trace_id=t1, attributes=[KeyValue(key="session.id", value=value_of("a-long-session-id"))])
     end.attributes.add(key="session_status", value=value_of("completed"))
     request = build([("svc-a", "s1", [[Span(trace_id=t1), end]])])
-    routed = SessionRouter(CFG).route(request, request.SerializeToString())
+    routed = SessionRouter(CFG).route(request.SerializeToString())
     assert routed.rejected.count == 0
     [chunk] = routed.sessions.values()
     assert chunk.span_count == 2 and [e.span_id for e in chunk.end_spans] == [(2).to_bytes(8, "big")]
@@ -196,9 +196,9 @@ def test_scopes_grouped_in_c_route_as_the_span_loop_routes_them(resources) -> No
     # The same requests with group_scope answering None for every scope: the span loop does it all.
     request = build(resources)
     raw = request.SerializeToString()
-    grouped = _chunks(SessionRouter(CFG).route(request, raw))
+    grouped = _chunks(SessionRouter(CFG).route(raw))
     with mock.patch.object(router_module, "group_scope", return_value=None):
-        looped = _chunks(SessionRouter(CFG).route(request, raw))
+        looped = _chunks(SessionRouter(CFG).route(raw))
     assert grouped == looped
 
 
@@ -222,7 +222,7 @@ def test_a_plain_scope_is_grouped_in_c() -> None:
 
     real = router_module.group_scope
     with mock.patch.object(router_module, "group_scope", spy):
-        routed = SessionRouter(CFG).route(request, request.SerializeToString())
+        routed = SessionRouter(CFG).route(request.SerializeToString())
     assert len(answers) == 1 and answers[0] is not None  # not left to the span loop
     [chunk] = routed.sessions.values()
     assert list(chunk.trace_ids) == [t2, t1] and chunk.span_count == 3 and not routed.orphans

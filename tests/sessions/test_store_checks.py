@@ -31,7 +31,7 @@ async def _exercise(url: str, monkeypatch) -> None:
     keys = Keys("store-check")
     buffer = SessionBuffer(client, keys, cfg)
     req = request(span(trace_id(), "turn", **{"session.id": "s-lost"}), span(trace_id(), "orphan"), end_span("s-lost"))
-    routed = SessionRouter(cfg).route(req, req.SerializeToString())
+    routed = SessionRouter(cfg).route(req.SerializeToString())
 
     real = resp.execute_quietly
 
@@ -75,7 +75,7 @@ async def _hover(url: str) -> tuple[int, int]:
         sid = f"hover-{i % 3}"
         req = request(span(trace_id(), "big", **{"session.id": sid, "input.value": os.urandom(9_000).hex()}))
         try:
-            await buffer.store(router.route(req, req.SerializeToString()))
+            await buffer.store(router.route(req.SerializeToString()))
             acknowledged[sid] = acknowledged.get(sid, 0) + 1
         except OutOfMemoryError:
             refused += 1
@@ -108,7 +108,7 @@ async def _ttls(url: str, hold_max_s: float | None) -> dict[str, int]:
 
     async def store(*spans) -> None:
         req = request(*spans)
-        await buffer.store(router.route(req, req.SerializeToString()))
+        await buffer.store(router.route(req.SerializeToString()))
 
     await store(span(joined, "turn", **{"session.id": "s-ttl"}))
     # Spans of the same trace without the id, later: the trace's first chunk in its own hash.
