@@ -214,8 +214,12 @@ def _random_bytes() -> bytes:
     return random.Random(1234).randbytes(512)
 
 
-@pytest.mark.parametrize("make_payload", [_random_bytes, _wrong_type_with_bad_utf8], ids=["random", "bad-utf8"])
-def test_undecodable_request_is_invalid_argument(service, sink, judge, client_for, make_payload):
+@pytest.mark.parametrize(
+    "make_payload, why",
+    [(_random_bytes, "at byte "), (_wrong_type_with_bad_utf8, "not UTF-8 (at byte 4, in ResourceSpans.schema_url)")],
+    ids=["random", "bad-utf8"],
+)
+def test_undecodable_request_is_invalid_argument(service, sink, judge, client_for, make_payload, why):
     payload = make_payload()
     with pytest.raises(DecodeError):
         ExportTraceServiceRequest.FromString(payload)  # the precondition: it really is undecodable
@@ -224,6 +228,7 @@ def test_undecodable_request_is_invalid_argument(service, sink, judge, client_fo
     with pytest.raises(grpc.RpcError) as info:
         client.export(payload)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details().startswith("not an ExportTraceServiceRequest: ") and why in info.value.details()
     # The service keeps serving on the same channel.
     after = span(trace_id(), "after")
     assert client.export(request(after)) == ExportTraceServiceResponse()
