@@ -2,7 +2,8 @@
 #   docker build -t collector-eval:0.1.0 .
 #   docker run --rm -p 4317:4317 -e OPENAI_API_KEY collector-eval:0.1.0
 #   docker run --rm -p 4317:4317 -v "$PWD/my.yaml:/etc/collector-eval/config.yaml:ro" collector-eval:0.1.0
-# The wheel is built where a C compiler is (collector_eval/otlp/_spans.c), and installed without one.
+# The wheel is built where a C compiler is (the C modules of collector_eval/otlp and collector_eval/store),
+# and installed without one.
 FROM python:3.11 AS build
 COPY pyproject.toml setup.py /src/
 COPY collector_eval /src/collector_eval
