@@ -56,6 +56,10 @@ static int fail(Check *c, int problem, Py_ssize_t at, int message, uint64_t fiel
 
 /* A varint of at most 10 bytes, as upb reads them (the tenth byte's high bits are not looked at). */
 static int read_varint(Check *c, Py_ssize_t end, uint64_t *out) {
+    if (c->pos < end && c->buf[c->pos] < 0x80) { /* most lengths and values: one byte */
+        *out = c->buf[c->pos++];
+        return 1;
+    }
     uint64_t value = 0;
     Py_ssize_t start = c->pos;
     for (int i = 0; i < 10; i++) {
@@ -72,6 +76,10 @@ static int read_varint(Check *c, Py_ssize_t end, uint64_t *out) {
 
 /* A tag: at most 5 bytes, a value under 2^32. */
 static int read_tag(Check *c, Py_ssize_t end, uint64_t *out) {
+    if (c->pos < end && c->buf[c->pos] < 0x80) { /* the tag of every field numbered below 16 */
+        *out = c->buf[c->pos++];
+        return 1;
+    }
     Py_ssize_t start = c->pos;
     uint64_t value = 0;
     for (int i = 0; i < 5; i++) {
@@ -152,11 +160,7 @@ static int check_value(Check *c, Py_ssize_t end, int message, uint64_t key, int 
         c->pos += 4;
         return 1;
     case 2:
-        if (c->pos < end && c->buf[c->pos] < 0x80) {
-            n = c->buf[c->pos++];
-        } else if (!read_varint(c, end, &n)) {
-            return fail(c, c->problem, c->at, message, number);
-        }
+        if (!read_varint(c, end, &n)) return fail(c, c->problem, c->at, message, number);
         if (n > (uint64_t)(end - c->pos)) return fail(c, P_TRUNCATED, start, message, number);
         start = c->pos;
         c->pos += (Py_ssize_t)n;
@@ -187,11 +191,7 @@ static int check_fields(Check *c, Py_ssize_t end, int message, int depth, int64_
     uint64_t key;
     while (c->pos < end) {
         Py_ssize_t start = c->pos;
-        if (c->buf[c->pos] < 0x80) {
-            key = c->buf[c->pos++]; /* the tag of every field numbered below 16 */
-        } else if (!read_tag(c, end, &key)) {
-            return fail(c, c->problem, c->at, message, 0);
-        }
+        if (!read_tag(c, end, &key)) return fail(c, c->problem, c->at, message, 0);
         uint64_t number = key >> 3;
         if (number == 0 && message >= 0) return fail(c, P_FIELD_ZERO, start, message, 0);
         if ((key & 7) == 4) {

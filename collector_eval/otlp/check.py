@@ -12,7 +12,7 @@ from enum import IntEnum
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from collector_eval.otlp._check import SLOTS, check
+from collector_eval.otlp._check import DEPTH_LIMIT, SLOTS, check
 
 
 class Kind(IntEnum):
@@ -54,7 +54,7 @@ _TEXT = {
     Problem.BAD_END_GROUP: "an end-group tag without its group",
     Problem.UNCLOSED_GROUP: "a group without its end tag",
     Problem.BAD_UTF8: "a string that is not UTF-8",
-    Problem.TOO_DEEP: "messages nested more than 100 deep",
+    Problem.TOO_DEEP: f"messages nested more than {DEPTH_LIMIT} deep",
 }
 
 _T = FieldDescriptor
@@ -91,6 +91,8 @@ class Schema:
             return index[d.full_name]
 
         add(descriptor)
+        if len(self.messages) > 256:  # a message field's type is one byte of the table
+            raise ValueError(f"{descriptor.full_name}: more message types than the wire check indexes")
         table = bytearray(2 * SLOTS * len(self.messages))
         for m, d in enumerate(self.messages):
             for f in d.fields:
@@ -103,8 +105,6 @@ class Schema:
                 slot = 2 * (m * SLOTS + f.number)
                 table[slot] = _KINDS[f.type]
                 table[slot + 1] = index[f.message_type.full_name] if f.message_type is not None else 0
-        if len(self.messages) > 256:
-            raise ValueError(f"{descriptor.full_name}: more message types than the wire check indexes")
         self.table = bytes(table)
 
     def problem(self, raw: bytes) -> str | None:
